@@ -1,0 +1,77 @@
+"""Configuration of the datamodel solver (:mod:`dm.solve`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+__all__ = ["SolveConfig"]
+
+
+@dataclass(frozen=True)
+class SolveConfig:
+    """Knobs of the minibatch proximal SAGA LASSO solver.
+
+    Attributes:
+        k_lambdas: number K of log-spaced λ values per target, from λ_max,j down to λ_max,j / lambda_ratio
+            (the paper uses K=100; the default trades a coarser grid for speed).
+        lambda_ratio: λ_max / λ_min of the path; must be > 1.
+        path_patience: stop walking a target's λ path once its validation MSE has not improved for this many
+            consecutive λ values (``None`` walks the whole path). The selected λ equals the full path's
+            argmin whenever the validation curve has no second dip deeper than the first.
+        batch_size: models (rows) per SAGA minibatch.
+        max_epochs: cap on passes over the models per λ value (per fixed-λ solve).
+        tol: a target's solve at one λ is converged when, over one convergence window, no standardized
+            coefficient (units: y per feature standard deviation) nor the intercept moved by more than
+            ``tol`` times the standard deviation of that target's margins.
+        checks_per_epoch: convergence windows per epoch (targets advance along their path at window ends).
+        step_scale: step size = step_scale / L(b), with L(b) the minibatch smoothness bound of Gazagnadou et
+            al. (2019) computed from the largest eigenvalue and largest row norm of the standardized masks.
+        val_fraction: fraction of the fitting models the caller holds out for λ selection (see
+            :func:`dm.solve.split_models`); the solver itself takes explicit validation rows.
+        device: torch device the solve runs on ("cpu", "cuda", ...).
+        dtype: floating dtype of the solve (float32 is the fast default; tests also use float64).
+        use_triton: "auto" picks the Triton kernels on CUDA and the torch twins elsewhere; True forces Triton
+            (on CPU only with TRITON_INTERPRET=1), False forces torch.
+        seed: seed of the minibatch order.
+        eval_batch_size: models per batch when evaluating validation MSE.
+    """
+
+    k_lambdas: int = 25
+    lambda_ratio: float = 100.0
+    path_patience: int | None = 5
+    batch_size: int = 512
+    max_epochs: int = 50
+    tol: float = 1e-4
+    checks_per_epoch: int = 4
+    step_scale: float = 1.0
+    val_fraction: float = 0.1
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
+    use_triton: bool | Literal["auto"] = "auto"
+    seed: int = 0
+    eval_batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.k_lambdas < 1:
+            raise ValueError(f"k_lambdas must be >= 1, got {self.k_lambdas}")
+        if not self.lambda_ratio > 1.0:
+            raise ValueError(f"lambda_ratio must be > 1 (λ_max / λ_min), got {self.lambda_ratio}")
+        if self.path_patience is not None and self.path_patience < 1:
+            raise ValueError(f"path_patience must be >= 1 or None, got {self.path_patience}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch_size and eval_batch_size must be >= 1")
+        if self.max_epochs < 1:
+            raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if not self.tol > 0:
+            raise ValueError(f"tol must be > 0, got {self.tol}")
+        if self.checks_per_epoch < 1:
+            raise ValueError(f"checks_per_epoch must be >= 1, got {self.checks_per_epoch}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {self.dtype}")
+        if self.use_triton not in ("auto", True, False):
+            raise ValueError(f"use_triton must be 'auto', True or False, got {self.use_triton!r}")

@@ -1,0 +1,201 @@
+"""Minibatch proximal SAGA for many LASSO targets sharing one design matrix.
+
+For every target j the engine minimizes the eq. 8/9 objective in standardized coordinates with an explicit,
+unpenalized intercept ``a_j`` (the "augment" approach)::
+
+    (1/m) Σ_i w_ij · ½ (z_iᵀ v_j + a_j - y_ij)²  +  λ'_j Σ_k inv_std_k |v_jk|,     λ'_j = λ_j · m_j / m
+
+which equals (m_j/m) times eq. 8 after the exact change of variables θ = v * inv_std, b = a - meanᵀθ. So the
+minimizer is eq. 8's minimizer in raw mask space for every target's own model set (w_ij = 1 - x_{i,t_j} for
+train targets, 1 for test targets), whatever the centering; centering with the all-model mean only conditions
+the problem. Running every target on the (1/m)-normalized sum lets all targets share one step size. For train
+targets the coefficient of the target's own train id multiplies a column that is constant on its models, so it
+is pinned to 0 (an L1 solution never puts weight there).
+
+Per minibatch B (b rows): R = w ∘ (Z_B V + a - Y_B); δ = R - A_B (A: stored residual table, m × n);
+V <- prox(V - η (Z_Bᵀδ / b + Zᵀ A / m)); a <- a - η (Σδ / b + Σ A / m); A_B <- R. ``Zᵀ A`` and ``Σ A`` are
+kept as running sums. Every target walks its own λ schedule: when a target's coefficients stop moving it hands
+its solution to the schedule and continues at the next λ (warm start, same residual table) or leaves the work
+set, which is then compacted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+
+from dm.solve.config import SolveConfig
+from dm.solve.design import MaskDesign
+from dm.solve.results import StageResult
+
+__all__ = ["Schedule", "SagaEngine"]
+
+
+class Schedule(Protocol):
+    """Decides what a target does after finishing a λ value."""
+
+    def advance(self, done: StageResult) -> torch.Tensor:
+        """Return ``[k]`` next λ per finished target (raw space), NaN to retire the target."""
+        ...
+
+
+class SagaEngine:
+    """SAGA state for ``n`` targets over one :class:`MaskDesign` (all tensors on the design's device).
+
+    Args:
+        design: packed masks of the m models of this solve, with column statistics.
+        y: ``[m, n]`` finite margins (row i = model i of ``design``).
+        target_train_ids: int64 ``[n]``; train id per target, -1 for test targets. Every train target must
+            be excluded by at least one model (m_j > 0).
+        config: solver configuration.
+        init_weights, init_bias: optional raw-space warm start ``[d, n]``, ``[n]``; default θ = 0 and b = the
+            weighted mean margin ȳ_j.
+
+    After construction (two passes over the models) ``lambda_max`` holds λ_max,j = max_k |x̃_kᵀ(y_j - ȳ_j)| /
+    m_j on each target's own centered model set (valid for the cold start only) and ``models_used`` holds m_j.
+    """
+
+    def __init__(
+        self,
+        design: MaskDesign,
+        y: torch.Tensor,
+        target_train_ids: torch.Tensor,
+        config: SolveConfig,
+        init_weights: torch.Tensor | None = None,
+        init_bias: torch.Tensor | None = None,
+    ) -> None:
+        self.design, self.config = design, config
+        dev, dt = design.packed.device, design.dtype
+        self.m, self.d, self.n = design.num_models, design.num_train, y.shape[1]
+        self.y = y.to(dev, dt).contiguous()
+        self.tids = target_train_ids.to(dev)
+        self.targets = torch.arange(self.n, device=dev)
+        self.models_used = design.models_used(self.tids)
+        self._stats_pass()
+        if init_weights is None:
+            self.v = torch.zeros(self.d, self.n, device=dev, dtype=dt)
+            self.a = self.y_mean.clone()
+        else:
+            w0 = init_weights.to(dev, dt) * (design.inv_std > 0).to(dt)[:, None]
+            self.v = (w0 * design.std[:, None]).contiguous()
+            self.a = init_bias.to(dev, dt) + design.mean @ w0
+        self.lambda_max = self._init_pass()
+        big_l, l_max = design.smoothness(seed=config.seed)
+        b, m = min(config.batch_size, self.m), self.m
+        l_b = (m * (b - 1) * big_l + (m - b) * l_max) / (b * max(m - 1, 1)) if m > 1 else l_max
+        self.batch = b
+        self.step = config.step_scale / l_b
+        self.gen = torch.Generator(device="cpu").manual_seed(config.seed)
+
+    def _batches(self, batch: int) -> list[torch.Tensor]:
+        dev = self.design.packed.device
+        return [torch.arange(s, min(s + batch, self.m), device=dev) for s in range(0, self.m, batch)]
+
+    def _stats_pass(self) -> None:
+        """ȳ_j and the margin standard deviation over each target's own models (scale for the tolerance)."""
+        s1 = torch.zeros(self.n, device=self.y.device, dtype=torch.float64)
+        s2 = torch.zeros_like(s1)
+        for rows in self._batches(4096):
+            w = self.design.weights(rows, self.tids).double()
+            yb = self.y[rows].double()
+            s1 += (w * yb).sum(0)
+            s2 += (w * yb * yb).sum(0)
+        mj = self.models_used.double().clamp(min=1)
+        mean = s1 / mj
+        self.y_mean = mean.to(self.design.dtype)
+        self.y_scale = (s2 / mj - mean * mean).clamp(min=0).sqrt().to(self.design.dtype)
+
+    def _init_pass(self) -> torch.Tensor:
+        """Fill the residual table at the initial iterate; return λ_max,j (meaningful for a cold start)."""
+        dev, dt = self.y.device, self.design.dtype
+        self.table = torch.empty(self.m, self.n, device=dev, dtype=dt)
+        self.grad_sum = torch.zeros(self.d, self.n, device=dev, dtype=dt)
+        for rows in self._batches(self.config.batch_size):
+            z = self.design.rows(rows)
+            r = torch.addmm(self.a, z, self.v).sub_(self.y[rows]).mul_(self.design.weights(rows, self.tids))
+            self.table[rows] = r
+            self.grad_sum.addmm_(z.T, r)
+        self.res_sum = self.table.sum(0)
+        corr = (self.grad_sum * self.design.std[:, None]).abs()
+        train = torch.nonzero(self.tids >= 0).squeeze(1)
+        corr[self.tids[train], train] = 0.0  # own column is constant on the target's models: exactly 0
+        return corr.amax(0) / self.models_used.clamp(min=1).to(dt)
+
+    def raw(self, cols: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw-space ``(weights [d, k], bias [k])`` of the active targets at compact indices ``cols``."""
+        v = self.v if cols is None else self.v[:, cols]
+        a = self.a if cols is None else self.a[cols]
+        w = v * self.design.inv_std[:, None]
+        return w, a - self.design.mean @ w
+
+    def _step(self, rows: torch.Tensor, thresh: torch.Tensor) -> None:
+        z = self.design.rows(rows)
+        r = torch.addmm(self.a, z, self.v).sub_(self.y.index_select(0, rows))
+        r.mul_(self.design.weights(rows, self.tids))
+        delta = r - self.table.index_select(0, rows)
+        self.table.index_copy_(0, rows, r)
+        grad_batch = z.T @ delta
+        sd = delta.sum(0)
+        b = rows.shape[0]
+        self.design.kernels.saga_prox_update(
+            self.v,
+            grad_batch,
+            self.grad_sum,
+            self.design.inv_std,
+            thresh,
+            self.step,
+            1.0 / b,
+            1.0 / self.m,
+            self.tids,
+        )
+        self.a.sub_(sd / b + self.res_sum / self.m, alpha=self.step)
+        self.res_sum.add_(sd)
+
+    def _keep(self, keep: torch.Tensor) -> None:
+        """Compact the work set to the active targets at compact indices ``keep``."""
+        self.v = self.v[:, keep].contiguous()
+        self.grad_sum = self.grad_sum[:, keep].contiguous()
+        self.table = self.table[:, keep].contiguous()
+        self.y = self.y[:, keep].contiguous()
+        for name in ("a", "res_sum", "tids", "targets", "models_used", "y_scale", "y_mean"):
+            setattr(self, name, getattr(self, name)[keep])
+
+    def run(self, lam: torch.Tensor, schedule: Schedule) -> None:
+        """Solve until every target is retired by ``schedule``; ``lam`` ``[n]`` is each target's first λ."""
+        cfg, dev, dt = self.config, self.y.device, self.design.dtype
+        lam = lam.to(dev, dt).clone()
+        windows = torch.zeros(self.n, device=dev, dtype=torch.long)
+        steps_per_epoch = math.ceil(self.m / self.batch)
+        per_window = max(1, math.ceil(steps_per_epoch / cfg.checks_per_epoch))
+        max_windows = cfg.max_epochs * math.ceil(steps_per_epoch / per_window)
+        perm, pos = torch.randperm(self.m, generator=self.gen).to(dev), 0
+        while self.targets.numel():
+            thresh = self.step * lam * self.models_used.to(dt) / self.m
+            v0, a0 = self.v.clone(), self.a.clone()
+            for _ in range(per_window):
+                if pos >= self.m:
+                    perm, pos = torch.randperm(self.m, generator=self.gen).to(dev), 0
+                self._step(perm[pos : pos + self.batch], thresh)
+                pos += self.batch
+            windows += 1
+            change = torch.maximum((self.v - v0).abs().amax(0), (self.a - a0).abs())
+            conv = change <= cfg.tol * self.y_scale
+            done = torch.nonzero(conv | (windows >= max_windows)).squeeze(1)
+            if not done.numel():
+                continue
+            w, b = self.raw(done)
+            mse = (self.table[:, done] ** 2).sum(0) / self.models_used[done].clamp(min=1).to(dt)
+            epochs = windows[done].to(dt) * per_window / steps_per_epoch
+            nxt = schedule.advance(StageResult(self.targets[done], w, b, mse, conv[done], epochs))
+            nxt = nxt.to(dev, dt)
+            cont = torch.isfinite(nxt)
+            lam[done[cont]] = nxt[cont]
+            windows[done] = 0
+            if not bool(cont.all()):
+                keep = torch.ones(self.targets.numel(), dtype=torch.bool, device=dev)
+                keep[done[~cont]] = False
+                keep_idx = torch.nonzero(keep).squeeze(1)
+                self._keep(keep_idx)
+                lam, windows = lam[keep_idx], windows[keep_idx]
