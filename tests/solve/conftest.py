@@ -40,10 +40,16 @@ class Problem:
 
 
 def make_problem(
-    m: int, d: int, n_test: int, train_ids: list[int], alpha: float = 0.5, k: int = 8, noise: float = 0.5,
+    m: int,
+    d: int,
+    n_test: int,
+    train_ids: list[int],
+    alpha: float = 0.5,
+    k: int = 8,
+    noise: float = 0.5,
     seed: int = 0,
 ) -> Problem:
-    """Sparse ground truth (k nonzeros per target) plus Gaussian noise; test targets first, then train ones."""
+    """Sparse ground truth (k nonzeros per target) plus Gaussian noise; test targets first, then train."""
     rng = np.random.default_rng(seed)
     size = round(alpha * d)
     x = np.zeros((m, d), bool)

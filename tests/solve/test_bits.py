@@ -57,7 +57,9 @@ def test_check_packed_rejects_bad_shapes() -> None:
         check_packed(packed.float(), 16)
 
 
-def test_auto_backend_is_torch_on_cpu_and_forced_triton_needs_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_backend_is_torch_on_cpu_and_forced_triton_needs_interpreter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert select_kernels("auto", "cpu").backend == "torch"
     assert select_kernels(False, "cpu").backend == "torch"
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)

@@ -15,7 +15,9 @@ PRECISE = SolveConfig(dtype=torch.float64, tol=1e-8, batch_size=128, max_epochs=
 
 def _sklearn(p: Problem, j: int, lam: float) -> tuple[np.ndarray, float]:
     rows = p.rows_for(j)
-    fit = Lasso(alpha=lam, fit_intercept=True, tol=1e-12, max_iter=200_000).fit(p.x[rows].astype(float), p.y[rows, j])
+    fit = Lasso(alpha=lam, fit_intercept=True, tol=1e-12, max_iter=200_000).fit(
+        p.x[rows].astype(float), p.y[rows, j]
+    )
     return fit.coef_, float(fit.intercept_)
 
 
@@ -85,7 +87,10 @@ def test_lambda_max_gives_all_zero_weights() -> None:
     for j in range(4):  # the closed form: max_k |x_kᵀ(y - ȳ)| / m_j on the target's own rows
         rows = p.rows_for(j)
         xc = p.x[rows] - p.x[rows].mean(0)
-        assert abs(float(lam_max[j]) - np.abs(xc.T @ (p.y[rows, j] - p.y[rows, j].mean())).max() / rows.sum()) < 1e-10
+        assert (
+            abs(float(lam_max[j]) - np.abs(xc.T @ (p.y[rows, j] - p.y[rows, j].mean())).max() / rows.sum())
+            < 1e-10
+        )
     at = solve_fixed_lambda(p.packed, torch.tensor(p.y), p.tids, 30, lam_max, PRECISE)
     assert bool((at.weights == 0).all())
     below = solve_fixed_lambda(p.packed, torch.tensor(p.y), p.tids, 30, lam_max * 0.9, PRECISE)
