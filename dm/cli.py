@@ -1,0 +1,87 @@
+"""The `dm` command: a thin layer that composes the Hydra config and calls library functions.
+
+    dm <command> [hydra overrides ...]      e.g.  dm train dataset=digits subsets.alpha=0.5 subsets.num_models=2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from dm.config.schema import ConfigError
+from dm.data.arrays import DataError
+from dm.lake.store import LakeError
+
+# command -> ("module:function", help). Each function takes (cfg, args) and returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("dm.commands.pipeline:prepare_cmd", "write the data set as FFCV .beton files plus the examples table"),
+    "train": ("dm.commands.pipeline:train_cmd", "train subsets.num_models models on alpha-subsets (resumable)"),
+    "fit": ("dm.commands.pipeline:fit_cmd", "fit a datamodel for every test and train example (resumable)"),
+    "eval": ("dm.commands.pipeline:eval_cmd", "held-out evaluation and retraining experiments"),
+    "query": ("dm.commands.sql:query_cmd", "run a named view or macro with bound parameters"),
+    "sql": ("dm.commands.sql:sql_cmd", "run read-only SQL against the experiment's views"),
+    "report": ("dm.commands.pipeline:report_cmd", "write report.html for the experiment"),
+    "run": ("dm.commands.pipeline:run_cmd", "the main job: prepare, train, fit, eval, views, report"),
+}
+
+EPILOG = """
+Every command takes Hydra overrides after its own options, e.g.
+  dm run                                   # the embedded digits default, start to finish
+  dm train subsets.alpha=0.5 subsets.num_models=2000
+  dm train fabric.devices=2               # two processes split the model ids
+  dm fit fabric.devices=2                 # two processes split the targets
+  dm query counterfactual --ids 3,17,42
+  dm sql "SELECT count(*) FROM models"
+Config groups: dataset model trainer subsets lake fabric solve eval report experiment (see conf/).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dm", description="Datamodels: subset training, LASSO fits, SQL views.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == "query":
+            p.add_argument("name", help="view or macro name (see `dm query --list`)", nargs="?")
+            p.add_argument("--list", action="store_true", help="list the views and macros")
+            p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                           help="bind a parameter (repeatable); also --ids 1,2,3 style for common ones")
+            p.add_argument("--ids", help="comma-separated train ids (counterfactual)")
+            p.add_argument("--limit", type=int, default=50, help="rows to print (table format)")
+        if name == "sql":
+            p.add_argument("sql", help="the SQL statement (read-only)")
+        if name in ("query", "sql"):
+            p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+            p.add_argument("--output", "-o", help="write to this file instead of stdout (required for parquet)")
+        p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. subsets.alpha=0.5")
+    return parser
+
+
+def _resolve(target: str) -> Callable:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = build_parser().parse_known_args(argv)
+    overrides = list(args.overrides) + [e for e in extra if "=" in e and not e.startswith("-")]
+    unknown = [e for e in extra if not ("=" in e and not e.startswith("-"))]
+    if unknown:
+        print(f"dm {args.command}: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
+        return 2
+    from dm.config.compose import load_config
+
+    try:
+        cfg = load_config(overrides)
+        return int(_resolve(COMMANDS[args.command][0])(cfg, args) or 0)
+    except (ConfigError, DataError, LakeError, ValueError) as err:
+        print(f"dm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""`dm prepare`: write the configured data set as FFCV files plus the `examples` table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from omegaconf import DictConfig
+
+from dm.data.arrays import ArrayDataset
+from dm.data.sources import load_dataset
+from dm.lake import schema
+from dm.lake.layout import Layout
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the rest of the pipeline needs to know about a prepared data set."""
+
+    name: str
+    fingerprint: str
+    task: str
+    num_classes: int
+    d: int  # training examples
+    n_test: int
+    example_shape: tuple[int, ...]
+    is_image: bool
+
+    def to_json(self) -> dict:
+        return {**self.__dict__, "example_shape": list(self.example_shape)}
+
+
+def _info(ds: ArrayDataset) -> DataInfo:
+    return DataInfo(ds.name, ds.fingerprint(), ds.task, ds.num_classes, len(ds.x_train), len(ds.x_test),
+                    tuple(ds.x_train.shape[1:]), ds.is_image)
+
+
+def examples_table(ds: ArrayDataset) -> pa.Table:
+    """split, example_id, label, target for every example."""
+    parts = []
+    for split, y in (("train", ds.y_train), ("test", ds.y_test)):
+        regression = ds.task == "regression"
+        parts.append(pa.table({
+            "split": [split] * len(y),
+            "example_id": np.arange(len(y), dtype=np.int32),
+            "label": np.full(len(y), -1, np.int32) if regression else y.astype(np.int32),
+            "target": pa.array(y.astype(np.float64) if regression else [None] * len(y), type=pa.float64()),
+        }, schema=schema.EXAMPLES))
+    return pa.concat_tables(parts)
+
+
+def prepare(cfg: DictConfig, root: Path) -> DataInfo:
+    """Write `root/data/{train,test}.beton`, `root/data/info.json` and the examples table (idempotent)."""
+    ds = load_dataset(cfg.dataset)
+    info = _info(ds)
+    layout = Layout(root)
+    info_path = layout.data_dir / "info.json"
+    done = info_path.exists() and json.loads(info_path.read_text()).get("fingerprint") == info.fingerprint
+    if done and all(layout.beton(s).exists() for s in ("train", "test")) and layout.examples.exists():
+        return info
+    from dm.data.ffcv_io import write_beton
+
+    write_beton(layout.beton("train"), ds.x_train, ds.y_train)
+    write_beton(layout.beton("test"), ds.x_test, ds.y_test)
+    layout.examples.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(examples_table(ds), layout.examples)
+    tmp = info_path.with_name(".info.json.tmp")
+    tmp.write_text(json.dumps(info.to_json(), indent=2))
+    tmp.replace(info_path)
+    return info
+
+
+def read_info(root: Path) -> DataInfo:
+    raw = json.loads((Layout(root).data_dir / "info.json").read_text())
+    return DataInfo(**{**raw, "example_shape": tuple(raw["example_shape"])})
+
+
+@dataclass
+class ResidentData:
+    """Both splits on one device, normalised for the network. x: float32 [N, F] or [N, C, H, W]."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor  # int64 [d] or float32 [d] (regression)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    info: DataInfo
+
+
+def load_resident(root: Path, device: torch.device | str = "cpu") -> ResidentData:
+    """Read both `.beton` files through FFCV and keep them on `device`, normalised with train statistics."""
+    from dm.data.ffcv_io import read_beton
+
+    info = read_info(root)
+    layout = Layout(root)
+    regression = info.task == "regression"
+    x_tr, y_tr = read_beton(layout.beton("train"), regression)
+    x_te, y_te = read_beton(layout.beton("test"), regression)
+    x_tr, x_te = normalise(x_tr, x_te, info)
+    dtype = torch.float32 if regression else torch.int64
+    return ResidentData(x_tr.to(device), y_tr.to(device, dtype), x_te.to(device), y_te.to(device, dtype), info)
+
+
+def normalise(x_train: torch.Tensor, x_test: torch.Tensor, info: DataInfo) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images: HWC -> CHW, per-channel standardisation. Features: per-feature standardisation with the
+    scale floored at 10% of the mean scale (near-constant pixels would otherwise blow up). Binary
+    regression features (linear_sim) are left as they are: the min-norm model is defined on raw x."""
+    if info.task == "regression":
+        return x_train.float(), x_test.float()
+    if info.is_image:
+        x_train = x_train.permute(0, 3, 1, 2).float()
+        x_test = x_test.permute(0, 3, 1, 2).float()
+        mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+        std = x_train.std(dim=(0, 2, 3), keepdim=True)
+        return ((x_train - mean) / std).contiguous(), ((x_test - mean) / std).contiguous()
+    x_train, x_test = x_train.float(), x_test.float()
+    mean, std = x_train.mean(0), x_train.std(0)
+    scale = std + 0.1 * std.mean()
+    return (x_train - mean) / scale, (x_test - mean) / scale

@@ -1,0 +1,50 @@
+"""Where each file of an experiment lives under `lake/<experiment>/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one experiment directory. Parts are sets of models committed together; blocks are ranges of
+    targets stored together."""
+
+    root: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "meta.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def beton(self, split: str) -> Path:
+        return self.data_dir / f"{split}.beton"
+
+    @property
+    def examples(self) -> Path:
+        return self.root / "examples" / "examples.parquet"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / ".staging"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "dm.duckdb"
+
+    # A *part* is the set of models committed together, keyed by its first and last model id.
+    def models(self, part: str) -> Path:
+        return self.root / "models" / f"part-{part}.parquet"
+
+    def masks(self, part: str) -> Path:
+        return self.root / "masks" / f"part-{part}.parquet"
+
+    def margins(self, split: str, block: int, part: str) -> Path:
+        return self.margin_block_dir(split, block) / f"part-{part}.parquet"
+
+    def margin_block_dir(self, split: str, block: int) -> Path:
+        return self.root / "margins" / f"split={split}" / f"block={block:04d}"

@@ -1,0 +1,38 @@
+"""Declared Arrow schemas of the lake's physical tables (the views in `queries/` sit on these)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+LAKE_FORMAT = 1  # bump when the physical layout changes; reopening an older lake is refused
+
+EXAMPLES = pa.schema(
+    [
+        ("split", pa.string()),
+        ("example_id", pa.int32()),
+        ("label", pa.int32()),  # class id; for regression data sets the rounded target is meaningless: -1
+        ("target", pa.float64()),  # regression target (linear_sim); null for classification
+    ]
+)
+
+MODELS = pa.schema(
+    [
+        ("model_id", pa.int64()),
+        ("alpha", pa.float64()),
+        ("seed", pa.int64()),  # per-model seed derived from (experiment seed, alpha, model_id)
+        ("n_included", pa.int32()),
+        ("test_accuracy", pa.float64()),  # null for regression
+        ("train_seconds", pa.float64()),  # wall time of the model's training group / models in it
+        ("code_version", pa.string()),
+    ]
+)
+
+
+def masks_schema(d: int) -> pa.Schema:
+    """One row per model; `mask` is the bit-packed subset (see `dm.lake.bits`)."""
+    return pa.schema([("model_id", pa.int64()), ("mask", pa.binary((d + 7) // 8))])
+
+
+def margins_schema(block_len: int) -> pa.Schema:
+    """One row per model; `margin[k]` is the margin on example `block * block_size + k` of the split."""
+    return pa.schema([("model_id", pa.int64()), ("margin", pa.list_(pa.float32(), block_len))])

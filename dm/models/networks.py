@@ -1,0 +1,103 @@
+"""The networks datamodels are computed for. Plain `nn.Module`s: the Lightning module and the multi-model
+Fabric loop both wrap them, so a model trained either way has the same parameters for the same seed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dm.data.prepare import DataInfo
+
+
+class MLP(nn.Module):
+    """x [B, F] -> logits [B, C]: one hidden ReLU layer (the digits default)."""
+
+    def __init__(self, in_features: int, hidden: int, num_classes: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class _Residual(nn.Module):
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.inner(x)
+
+
+class ResNet9(nn.Module):
+    """The paper's CIFAR-10 ResNet-9 (Page's DAWNBench network). x [B, C, H, W] -> logits [B, classes]."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 64):
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            _conv_bn(in_channels, w),
+            _conv_bn(w, 2 * w), nn.MaxPool2d(2),
+            _Residual(nn.Sequential(_conv_bn(2 * w, 2 * w), _conv_bn(2 * w, 2 * w))),
+            _conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
+            _conv_bn(4 * w, 8 * w), nn.MaxPool2d(2),
+            _Residual(nn.Sequential(_conv_bn(8 * w, 8 * w), _conv_bn(8 * w, 8 * w))),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * w, num_classes, bias=False),
+        )
+        self.scale = 0.125  # output scaling of the reference network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.scale
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+        )
+        self.skip = (
+            nn.Identity() if stride == 1 and c_in == c_out
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class ResNet18(nn.Module):
+    """CIFAR-style ResNet-18 (3x3 stem, no max-pool). x [B, C, H, W] -> logits [B, classes]."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 64):
+        super().__init__()
+        w = width
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        c_in = w
+        for c_out, stride in ((w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 2)):
+            layers += [_BasicBlock(c_in, c_out, stride), _BasicBlock(c_out, c_out, 1)]
+            c_in = c_out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_network(name: str, info: DataInfo, hidden: int = 32, width: int = 64) -> nn.Module:
+    """A freshly initialised network for the data set (initialisation uses torch's global RNG)."""
+    if name == "mlp":
+        in_features = int(torch.tensor(info.example_shape).prod())
+        return MLP(in_features, hidden, info.num_classes)
+    if not info.is_image:
+        raise ValueError(f"model {name} needs image data; {info.name} has features of shape {info.example_shape}")
+    channels = info.example_shape[-1]
+    if name == "resnet9":
+        return ResNet9(channels, info.num_classes, width)
+    if name == "resnet18":
+        return ResNet18(channels, info.num_classes, width)
+    raise ValueError(f"unknown network {name!r}")

@@ -1,0 +1,133 @@
+"""Train a group of independent models at once: stacked parameters and `torch.func.vmap`.
+
+Each model k has its own subset, init seed and batch order. The loss is the sum over models of each model's
+mean loss, so model k's gradient is exactly the gradient it would get alone, and the optimizer (elementwise
+SGD) updates each slice as if it were alone: there is no coupling between models, and no gradient sync.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from dm.data.augment import augment_batch
+from dm.models.optim import make_optimizer
+from dm.models.outputs import correct_class_margin
+from dm.train.subsets import batch_order, members_of
+
+
+@dataclass
+class GroupResult:
+    """Outputs of M models. margins: split -> float32 [M, n_split]; accuracy NaN for regression."""
+
+    margins: dict[str, np.ndarray]
+    test_accuracy: np.ndarray
+    seconds: float
+    params: dict[str, torch.Tensor]  # stacked [M, ...] (for checkpoints, baselines and parity tests)
+    buffers: dict[str, torch.Tensor]
+
+
+def init_networks(factory: Callable[[], nn.Module], seeds: np.ndarray) -> list[nn.Module]:
+    """The networks models of these seeds start from (the same on every path and rank).
+
+    The global CPU RNG is seeded per model (module initialisers draw from it) and restored afterwards.
+    """
+    state = torch.get_rng_state()
+    try:
+        nets = []
+        for seed in seeds:
+            torch.default_generator.manual_seed(int(seed))
+            nets.append(factory())
+        return nets
+    finally:
+        torch.set_rng_state(state)
+
+
+def train_group(
+    factory: Callable[[], nn.Module],
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    masks: np.ndarray,
+    seeds: np.ndarray,
+    trainer: DictConfig,
+    eval_sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    autocast: Callable[[], object] | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> GroupResult:
+    """Train M models on x_train[mask_k] and return their margins on every example of `eval_sets`.
+
+    x_train: [d, ...] on the device; y_train int64 [d]; masks bool [M, d] with equal row sums; seeds int64 [M].
+    eval_sets: split -> (x [n, ...], y [n]) evaluated after training (e.g. test and train).
+    """
+    start = time.perf_counter()
+    device = x_train.device
+    members = members_of(masks)  # [M, s]
+    m, s = members.shape
+    nets = init_networks(factory, seeds)
+    params, buffers = stack_module_state(nets)
+    params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
+    buffers = {k: v.to(device) for k, v in buffers.items()}
+    base = copy.deepcopy(nets[0]).to("meta")
+    del nets
+
+    def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, (p, b), (x,))
+
+    forward = vmap(one, randomness="different")
+    bs = min(trainer.batch_size, s)
+    steps_per_epoch = -(-s // bs)
+    opt, sched = make_optimizer(list(params.values()), trainer, steps_per_epoch)
+    aug_gen = torch.Generator(device=device).manual_seed(int(seeds[0]) if len(seeds) else 0)
+    base.train()
+    for epoch in range(trainer.epochs):
+        order = torch.from_numpy(batch_order(seeds, epoch, members)).to(device)  # [M, s]
+        for first in range(0, s, bs):
+            idx = order[:, first : first + bs]  # [M, B]
+            xb, yb = x_train[idx], y_train[idx]  # [M, B, ...], [M, B]
+            if trainer.augment:
+                xb = augment_batch(xb.flatten(0, 1), aug_gen).view_as(xb)
+            with autocast() if autocast else torch.autocast(device.type, enabled=False):
+                logits = forward(params, buffers, xb)  # [M, B, C]
+                loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), yb.flatten(),
+                                                   reduction="sum", label_smoothing=trainer.label_smoothing)
+            (loss / idx.shape[1]).backward()  # sum over models of per-model mean loss
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            sched.step()
+            if on_step:
+                on_step()
+    train_seconds = time.perf_counter() - start
+    base.eval()
+    margins, accuracy = {}, np.full(m, np.nan)
+    with torch.no_grad():
+        for split, (x, y) in eval_sets.items():
+            logits = evaluate_group(forward, params, buffers, x, trainer.flip_tta, autocast)  # [M, n, C]
+            margins[split] = correct_class_margin(logits, y.expand(m, -1)).float().cpu().numpy()
+            if split == "test":
+                accuracy = (logits.argmax(-1) == y).float().mean(1).double().cpu().numpy()
+    return GroupResult(margins, accuracy, train_seconds,
+                       {k: v.detach() for k, v in params.items()}, buffers)
+
+
+def evaluate_group(forward, params, buffers, x: torch.Tensor, flip_tta: bool, autocast=None,
+                   max_rows: int = 2**22) -> torch.Tensor:
+    """Logits [M, n, C] of every model on every row of x [n, ...], in slices that bound memory."""
+    m = next(iter(params.values())).shape[0]
+    per = max(1, max_rows // (m * max(1, x[0].numel())))
+    outs = []
+    for first in range(0, len(x), per):
+        xs = x[first : first + per].expand(m, *x[first : first + per].shape)
+        with autocast() if autocast else torch.autocast(x.device.type, enabled=False):
+            logits = forward(params, buffers, xs).float()
+            if flip_tta and x.ndim == 4:
+                logits = (logits + forward(params, buffers, xs.flip(-1)).float()) / 2
+        outs.append(logits)
+    return torch.cat(outs, dim=1)

@@ -1,0 +1,104 @@
+"""`dm train`: train the experiment's missing models with Fabric and commit them to the lake.
+
+Ranks (devices x nodes) take chunks of model ids round-robin and train each chunk in vmapped groups of
+`trainer.models_per_process`; they never synchronise gradients. Each chunk is committed atomically as soon
+as it is done, so a crash loses at most the chunks in flight and a rerun trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+
+from dm.data.prepare import load_resident, prepare, read_info
+from dm.lake.store import Lake, PartResult
+from dm.lake.version import code_version
+from dm.models.networks import build_network
+from dm.train.group import GroupResult, train_group
+from dm.train.linreg_group import train_linreg_group
+from dm.train.plan import chunks_to_train, experiment_identity, lake_shape, my_chunks
+from dm.train.subsets import model_seeds, subset_masks, subset_size
+
+
+@dataclass
+class TrainSummary:
+    lake: Path
+    trained: int  # by this rank
+    total_models: int  # in the lake after the run (rank 0's view)
+    seconds: float
+    mean_test_accuracy: float
+
+    @property
+    def models_per_second(self) -> float:
+        return self.trained / self.seconds if self.seconds > 0 else float("nan")
+
+
+def experiment_root(cfg: DictConfig) -> Path:
+    return Path(cfg.lake.root) / cfg.lake.experiment
+
+
+def make_fabric(cfg: DictConfig) -> L.Fabric:
+    """A launched Fabric for the `fabric` config group (several processes for devices > 1 on CPU)."""
+    strategy = cfg.fabric.strategy
+    if strategy == "auto" and cfg.fabric.accelerator == "cpu" and (cfg.fabric.devices > 1 or cfg.fabric.num_nodes > 1):
+        strategy = "ddp"
+    fabric = L.Fabric(accelerator=cfg.fabric.accelerator, devices=cfg.fabric.devices, num_nodes=cfg.fabric.num_nodes,
+                      strategy=strategy, precision=cfg.trainer.precision)
+    fabric.launch()
+    return fabric
+
+
+def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray, autocast=None,
+                 progress: tqdm | None = None) -> GroupResult:
+    """Train models with given seeds and masks (bool [M, d], equal sizes) in one vmapped group."""
+    eval_sets = {"test": (data.x_test, data.y_test), "train": (data.x_train, data.y_train)}
+    if cfg.model.name == "linreg":
+        return train_linreg_group(data.x_train, data.y_train, masks, cfg.model.ridge, eval_sets)
+    factory = lambda: build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width)  # noqa: E731
+    return train_group(factory, data.x_train, data.y_train, masks, seeds, cfg.trainer, eval_sets, autocast)
+
+
+def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
+    """Train every model id in range(subsets.num_models) that the lake lacks."""
+    fabric = fabric or make_fabric(cfg)
+    if cfg.trainer.deterministic:
+        torch.use_deterministic_algorithms(True)
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # pay torch's one-time optimizer import now
+    root = experiment_root(cfg)
+    if fabric.global_rank == 0:
+        info = prepare(cfg, root)
+        Lake.create_or_open(root, experiment_identity(cfg, info), lake_shape(cfg, info))
+    fabric.barrier()
+    info = read_info(root)
+    lake = Lake.open(root)
+    data = load_resident(root, fabric.device)
+    chunks = chunks_to_train(cfg.subsets.num_models, cfg.lake.chunk_size, lake.committed_ids())
+    mine = my_chunks(chunks, fabric.global_rank, fabric.world_size)
+    size = subset_size(cfg.subsets.alpha, info.d)
+    todo = int(sum(len(c) for c in mine))
+    bar = tqdm(total=todo, unit="model", desc=f"train rank {fabric.global_rank}", disable=fabric.global_rank != 0 and todo == 0,
+               dynamic_ncols=True)
+    start, accs = time.perf_counter(), []
+    for ids in mine:
+        for first in range(0, len(ids), cfg.trainer.models_per_process):
+            group = ids[first : first + cfg.trainer.models_per_process]
+            seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
+            masks = subset_masks(seeds, info.d, size)
+            result = train_models(cfg, data, seeds, masks, fabric.autocast)
+            lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
+                                       np.full(len(group), result.seconds / len(group)), code_version()))
+            accs.append(result.test_accuracy)
+            bar.update(len(group))
+    bar.close()
+    seconds = time.perf_counter() - start
+    fabric.barrier()
+    total = len(lake.committed_ids())
+    acc = float(np.nanmean(np.concatenate(accs))) if accs and info.task == "classification" else float("nan")
+    return TrainSummary(root, todo, total, seconds, acc)
