@@ -121,7 +121,8 @@ class SagaEngine:
         corr = (self.grad_sum * self.design.std[:, None]).abs()
         train = torch.nonzero(self.tids >= 0).squeeze(1)
         corr[self.tids[train], train] = 0.0  # own column is constant on the target's models: exactly 0
-        return corr.amax(0) / self.models_used.clamp(min=1).to(dt)
+        # rounded up by a few ulps so that the prox returns exact zeros at λ_max despite rounding
+        return corr.amax(0) / self.models_used.clamp(min=1).to(dt) * (1 + 16 * torch.finfo(dt).eps)
 
     def raw(self, cols: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw-space ``(weights [d, k], bias [k])`` of the active targets at compact indices ``cols``."""

@@ -12,7 +12,7 @@ import torch
 from dm.solve import pack_masks
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
     """Tiny problems run faster (and immune to a busy co-tenant) on one thread."""
     before = torch.get_num_threads()
