@@ -18,6 +18,10 @@ from ffcv.writer import DatasetWriter  # noqa: E402
 torch.set_num_threads(_THREADS)
 del ffcv
 
+# FFCV compiles one numba pipeline per Loader; letting a Loader be collected while another compiles makes
+# numba's dispatcher finaliser raise a (harmless, but loud) KeyError. Loaders are few: keep them alive.
+_LOADERS: list[Loader] = []
+
 
 class _Rows:
     """Indexed view over (x, y) arrays in the form FFCV's DatasetWriter reads."""
@@ -56,6 +60,7 @@ def read_beton(path: Path, regression: bool, batch_size: int = 8192) -> tuple[to
             "y": [FloatDecoder() if regression else IntDecoder(), ToTensor()],
         },
     )
+    _LOADERS.append(loader)
     xs, ys = [], []
     for x, y in loader:
         xs.append(x.clone())

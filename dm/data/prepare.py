@@ -16,6 +16,7 @@ from dm.data.arrays import ArrayDataset
 from dm.data.sources import load_dataset
 from dm.lake import schema
 from dm.lake.layout import Layout
+from dm.lake.store import LakeError
 
 
 @dataclass(frozen=True)
@@ -55,24 +56,43 @@ def examples_table(ds: ArrayDataset) -> pa.Table:
 
 
 def prepare(cfg: DictConfig, root: Path) -> DataInfo:
-    """Write `root/data/{train,test}.beton`, `root/data/info.json` and the examples table (idempotent)."""
+    """Load and validate the configured data set, then write it under `root` (idempotent).
+
+    Nothing is written when the data is invalid (DataError) or when `root` is an experiment made from
+    other data (LakeError): the lake stays as it was.
+    """
     ds = load_dataset(cfg.dataset)
     info = _info(ds)
+    layout = Layout(root)
+    if layout.meta.exists():
+        made_from = json.loads(layout.meta.read_text())["identity"].get("dataset_fingerprint")
+        if made_from != info.fingerprint:
+            raise LakeError(
+                f"experiment {root} was made from other data (fingerprint {str(made_from)[:12]}, this data set "
+                f"{info.fingerprint[:12]}); use another lake.experiment"
+            )
+    write_prepared(ds, info, root)
+    return info
+
+
+def write_prepared(ds: ArrayDataset, info: DataInfo, root: Path) -> None:
+    """Write `root/data/{train,test}.beton`, `root/data/info.json` and the examples table, unless present."""
     layout = Layout(root)
     info_path = layout.data_dir / "info.json"
     done = info_path.exists() and json.loads(info_path.read_text()).get("fingerprint") == info.fingerprint
     if done and all(layout.beton(s).exists() for s in ("train", "test")) and layout.examples.exists():
-        return info
+        return
     from dm.data.ffcv_io import write_beton
 
     write_beton(layout.beton("train"), ds.x_train, ds.y_train)
     write_beton(layout.beton("test"), ds.x_test, ds.y_test)
     layout.examples.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(examples_table(ds), layout.examples)
+    tmp = layout.examples.with_name(".examples.parquet.tmp")
+    pq.write_table(examples_table(ds), tmp)
+    tmp.replace(layout.examples)
     tmp = info_path.with_name(".info.json.tmp")
     tmp.write_text(json.dumps(info.to_json(), indent=2))
     tmp.replace(info_path)
-    return info
 
 
 def read_info(root: Path) -> DataInfo:

@@ -80,11 +80,12 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     lake = Lake.open(root)
     data = load_resident(root, fabric.device)
     chunks = chunks_to_train(cfg.subsets.num_models, cfg.lake.chunk_size, lake.committed_ids())
+    fabric.barrier()  # every rank plans from the same committed set before anyone commits more
     mine = my_chunks(chunks, fabric.global_rank, fabric.world_size)
     size = subset_size(cfg.subsets.alpha, info.d)
     todo = int(sum(len(c) for c in mine))
-    bar = tqdm(total=todo, unit="model", desc=f"train rank {fabric.global_rank}", disable=fabric.global_rank != 0 and todo == 0,
-               dynamic_ncols=True)
+    bar = tqdm(total=todo, unit="model", desc=f"train rank {fabric.global_rank}", dynamic_ncols=True,
+               disable=fabric.global_rank != 0 and todo == 0)
     start, accs = time.perf_counter(), []
     for ids in mine:
         for first in range(0, len(ids), cfg.trainer.models_per_process):

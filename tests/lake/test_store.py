@@ -1,0 +1,91 @@
+"""The lake's contracts: schema, identity check on reopen, atomic parts, no duplicate model ids."""
+
+import numpy as np
+import pytest
+
+from dm.lake.bits import pack_masks, unpack_masks
+from dm.lake.store import Lake, LakeError, PartResult
+
+D, N_TEST = 21, 13
+IDENTITY = {"dataset_fingerprint": "abc", "alpha": 0.5, "seed": 0}
+SHAPE = {"d": D, "n_test": N_TEST, "num_classes": 3, "task": "classification", "target_block": 5}
+
+
+def part(ids, rng):
+    m = len(ids)
+    return PartResult(np.asarray(ids, np.int64), np.asarray(ids, np.int64) * 11, rng.random((m, D)) < 0.5,
+                      {"test": rng.normal(size=(m, N_TEST)).astype(np.float32),
+                       "train": rng.normal(size=(m, D)).astype(np.float32)},
+                      rng.random(m), np.ones(m), "test-version")
+
+
+def test_bits_roundtrip():
+    masks = np.random.default_rng(0).random((7, 19)) < 0.5
+    packed = pack_masks(masks)
+    assert packed.shape == (7, 3) and packed.dtype == np.uint8
+    np.testing.assert_array_equal(unpack_masks(packed, 19), masks)
+    assert pack_masks(np.eye(1, 9, 1, dtype=bool))[0, 0] == 2  # train id 1 -> bit 1 of byte 0
+
+
+def test_parts_roundtrip_through_blocks(tmp_path):
+    rng = np.random.default_rng(0)
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    a, b = part([4, 2, 3], rng), part([0, 1], rng)
+    lake.write_part(a)
+    lake.write_part(b)
+    ids, packed = lake.read_masks()
+    assert ids.tolist() == [0, 1, 2, 3, 4]
+    order = np.argsort(np.r_[a.model_ids, b.model_ids])
+    np.testing.assert_array_equal(unpack_masks(packed, D), np.r_[a.masks, b.masks][order])
+    for split, n in (("test", N_TEST), ("train", D)):
+        blocks = lake.target_blocks((split,))
+        assert sum(bl.length for bl in blocks) == n and all(bl.length <= 5 for bl in blocks)
+        full = np.concatenate([lake.read_margins(split, bl.block)[1] for bl in blocks], axis=1)
+        np.testing.assert_array_equal(full, np.r_[a.margins[split], b.margins[split]][order])
+    models = lake.read_models()
+    assert models.column("n_included").to_pylist() == np.r_[a.masks, b.masks][order].sum(1).tolist()
+
+
+def test_duplicate_model_ids_are_refused(tmp_path):
+    rng = np.random.default_rng(1)
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    lake.write_part(part([0, 1], rng))
+    with pytest.raises(LakeError, match="already in the lake"):
+        lake.write_part(part([1, 2], rng))
+    assert lake.committed_ids().tolist() == [0, 1]
+
+
+def test_reopen_with_another_identity_is_refused_and_changes_nothing(tmp_path):
+    Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE).write_part(part([0], np.random.default_rng(2)))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(LakeError, match="alpha: lake has 0.5, this run has 0.3"):
+        Lake.create_or_open(tmp_path / "e", {**IDENTITY, "alpha": 0.3}, SHAPE)
+    with pytest.raises(LakeError, match="target_block"):
+        Lake.create_or_open(tmp_path / "e", IDENTITY, {**SHAPE, "target_block": 6})
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_crash_between_renames_leaves_no_model_half_in(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    lake.write_part(part([0, 1], rng))
+    import os
+
+    real_replace, calls = os.replace, []
+
+    def crash_on_third(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated crash")
+        real_replace(src, dst)
+
+    monkeypatch.setattr("dm.lake.store.os.replace", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        lake.write_part(part([2, 3], rng))
+    monkeypatch.setattr("dm.lake.store.os.replace", real_replace)
+    assert lake.committed_ids().tolist() == [0, 1]  # the models file is renamed last
+    assert lake.read_masks()[0].tolist() == [0, 1]
+    reopened = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)  # recovery removes the orphans
+    assert not list((tmp_path / "e").rglob("part-000000002-000000003.parquet"))
+    reopened.write_part(part([2, 3], rng))
+    assert reopened.committed_ids().tolist() == [0, 1, 2, 3]
