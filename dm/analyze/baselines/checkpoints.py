@@ -1,0 +1,76 @@
+"""Reference models for the representation and TracIn baselines: trained on the full training set, one at a
+time, keeping a checkpoint at the end of every epoch.
+
+The multi-model loop (`dm.train.runner.train_models`) returns only final parameters, so this is a small plain
+training loop that reuses the same pieces (network factory and seeded initialisation, SGD + triangular schedule,
+per-epoch batch order of `dm.train.subsets`). A model trained here is the model `train_models` would train on the
+all-ones mask with the same seed, up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from dm.data.augment import augment_batch
+from dm.data.prepare import ResidentData
+from dm.models.networks import build_network
+from dm.models.optim import make_optimizer
+from dm.train.group import init_networks
+from dm.train.subsets import batch_order, splitmix64
+
+
+@dataclass
+class CheckpointedModel:
+    """A model trained on all d examples. checkpoints[e] = parameters after epoch e; lrs[e] = the mean learning
+    rate of epoch e's steps (the η_e of TracInCP)."""
+
+    seed: int
+    network: nn.Module  # final parameters, eval mode
+    checkpoints: list[dict[str, torch.Tensor]]
+    lrs: list[float]
+
+
+def reference_seeds(seed: int, count: int) -> np.ndarray:
+    """int64 [count]: seeds of the reference models, distinct from any subset model's seed stream."""
+    mixed = splitmix64(splitmix64(np.uint64(seed) ^ np.uint64(0x5EF0)) ^ np.arange(count, dtype=np.uint64))
+    return (mixed & np.uint64((1 << 63) - 1)).astype(np.int64)
+
+
+def train_reference_models(cfg: DictConfig, data: ResidentData, seeds: np.ndarray) -> list[CheckpointedModel]:
+    """Train one network per seed on the whole training set (cfg.trainer settings), checkpointing every epoch."""
+    factory = lambda: build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width)  # noqa: E731
+    trainer = cfg.trainer
+    d = len(data.y_train)
+    members = np.arange(d, dtype=np.int64)[None, :]
+    bs = min(trainer.batch_size, d)
+    steps = -(-d // bs)
+    out = []
+    for seed, net in zip(seeds, init_networks(factory, np.asarray(seeds)), strict=True):
+        net = net.to(data.x_train.device).train()
+        opt, sched = make_optimizer(list(net.parameters()), trainer, steps)
+        gen = torch.Generator(device=data.x_train.device).manual_seed(int(seed))
+        checkpoints, lrs = [], []
+        for epoch in range(trainer.epochs):
+            order = torch.from_numpy(batch_order(np.array([seed]), epoch, members)[0]).to(data.x_train.device)
+            epoch_lrs = []
+            for first in range(0, d, bs):
+                idx = order[first : first + bs]
+                xb, yb = data.x_train[idx], data.y_train[idx]
+                if trainer.augment:
+                    xb = augment_batch(xb, gen)
+                loss = nn.functional.cross_entropy(net(xb).float(), yb, label_smoothing=trainer.label_smoothing)
+                epoch_lrs.append(sched.get_last_lr()[0])
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                sched.step()
+            checkpoints.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+            lrs.append(float(np.mean(epoch_lrs)))
+        out.append(CheckpointedModel(int(seed), copy.deepcopy(net).eval(), checkpoints, lrs))
+    return out

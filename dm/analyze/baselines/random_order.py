@@ -1,0 +1,30 @@
+"""The paper's random baseline (F.3.1): a random ordering of the training examples of the target's class, fixed
+per target (so top-k sets are nested across k) but different across targets; other classes come after."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dm.train.subsets import splitmix64
+
+
+class RandomRanker:
+    """Random same-class order per target, seeded by (seed, split, target id)."""
+
+    name = "random"
+
+    def __init__(self, train_labels: np.ndarray, test_labels: np.ndarray, seed: int = 0, same_class: bool = True):
+        self.labels = {"train": np.asarray(train_labels), "test": np.asarray(test_labels)}
+        self.seed = seed
+        self.same_class = same_class
+
+    def scores(self, split: str, ids: np.ndarray) -> np.ndarray:
+        """float32 [len(ids), d]: uniform [0, 1) per (target, train example), +1 for the target's class."""
+        ids = np.asarray(ids, np.int64)
+        d = len(self.labels["train"])
+        salt = np.uint64(self.seed * 2 + (split == "train"))
+        keys = splitmix64(splitmix64(salt ^ ids.astype(np.uint64))[:, None] ^ np.arange(d, dtype=np.uint64)[None, :])
+        uniform = (keys >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        if self.same_class:
+            uniform += self.labels[split][ids][:, None] == self.labels["train"][None, :]
+        return uniform.astype(np.float32)
