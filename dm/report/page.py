@@ -25,10 +25,10 @@ th,td{border:1px solid #d0d7de;padding:.15rem .5rem;text-align:left;vertical-ali
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .metrics{display:flex;gap:1.5rem;flex-wrap:wrap;margin:.3rem 0 .6rem}
 .metric{font-size:1.05rem}.metric b{font-size:1.25rem}
-.strip{display:flex;flex-wrap:wrap;align-items:flex-start;gap:.35rem;margin:.35rem 0}
+.strip{display:flex;flex-wrap:wrap;align-items:stretch;gap:.25rem;margin:.35rem 0}
 .pairs{display:flex;flex-wrap:wrap;gap:.2rem 1.2rem}.pairs .strip{flex-wrap:nowrap}
 .strip-head{width:100%;font-weight:600;font-size:.9rem;margin-top:.3rem}
-figure.tile{margin:0;width:96px;font-size:.72rem;text-align:center;border:1px solid #eaeef2;padding:2px}
+figure.tile{margin:0;width:84px;font-size:.72rem;text-align:center;border:1px solid #eaeef2;padding:2px}
 figure.tile img{image-rendering:pixelated;display:block;margin:0 auto}
 figure.tile.text-only{min-height:2.6rem}
 figure.tile.target{border:2px solid #1f6feb} figure.tile.pos{border-color:#2da44e} figure.tile.neg{border-color:#cf222e}

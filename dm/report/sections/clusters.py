@@ -44,7 +44,7 @@ def body(ctx: ReportContext) -> str:
     if emb.pcs.shape[1] >= 2:
         fig = new_figure(5.6, 4.4)
         ax = fig.subplots()
-        ax.scatter(emb.pcs[:, 0], emb.pcs[:, 1], c=emb.clusters, cmap="tab20", s=6, linewidths=0, rasterized=True)
+        ax.scatter(emb.pcs[:, 0], emb.pcs[:, 1], c=emb.clusters, cmap="tab20", s=10, linewidths=0, rasterized=True)
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
         ax.set_title(f"{emb.split} embeddings coloured by cluster")
