@@ -176,3 +176,23 @@ def test_a_view_that_fails_becomes_a_notice(tmp_path: Path) -> None:
     page = parse_page(report.html)
     assert "could not read the view" in page.sections["predictions"]["text"]
     assert float(page.metrics["lds"][0]) == 0.5
+
+
+def test_brittleness_with_variants_and_a_fraction_column(tmp_path: Path) -> None:
+    """The retraining experiments' own CDF table: ranker, variant, k, fraction (k dense at every support size)."""
+    con = duckdb.connect(str(tmp_path / "cdf.duckdb"))
+    con.execute("CREATE TABLE brittleness (ranker VARCHAR, variant VARCHAR, k INTEGER, fraction DOUBLE)")
+    rows = [
+        (r, v, k, min(1.0, k / 200))
+        for r in ("datamodel", "influence")
+        for v in ("remove", "mislabel")
+        for k in (10, 20, 40, 80)
+    ]
+    rows += [("datamodel", "remove", k, 0.05 + k / 1000) for k in range(11, 19)]  # extra support sizes
+    con.executemany("INSERT INTO brittleness VALUES (?, ?, ?, ?)", rows)
+    report = render(con)
+    con.close()
+    text = parse_page(report.html).sections["brittleness"]["text"]
+    assert report.status["brittleness"] == "ok"
+    assert "datamodel, mislabel" in text and "influence, remove" in text
+    assert f"{40 / 200:.4f}" in text and "0.0610" not in text  # the shared grid only, not every support size

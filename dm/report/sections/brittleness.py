@@ -40,13 +40,31 @@ def _heuristic_cdf(ctx: ReportContext) -> tuple[np.ndarray, np.ndarray, int] | N
     return sizes, np.cumsum([n for _, n in known]) / total, total
 
 
+def _measured_sql(columns: list[str]) -> str:
+    """The view's curves as (curve, k, fraction_flipped); a `variant` column (remove / mislabel) splits curves and
+    `fraction` is accepted for `fraction_flipped`."""
+    fraction = "fraction_flipped" if "fraction_flipped" in columns else "fraction"
+    curve = "ranker || ', ' || variant" if "variant" in columns else "ranker"
+    return f"SELECT {curve} AS curve, k, {fraction} AS fraction_flipped FROM {VIEW} ORDER BY curve, k"
+
+
+def table_ks(curves: np.ndarray, ks: np.ndarray, limit: int = 16) -> list[int]:
+    """The k of the table: those every curve was evaluated at (its grid), at most `limit` spread over the range."""
+    per_curve = [set(ks[curves == c].astype(int).tolist()) for c in set(curves)]
+    shared = sorted(set.intersection(*per_curve)) if per_curve else []
+    grid = shared or sorted(set.union(*per_curve))
+    if len(grid) > limit:
+        grid = [grid[i] for i in np.unique(np.linspace(0, len(grid) - 1, limit).round().astype(int))]
+    return grid
+
+
 def body(ctx: ReportContext) -> str:
     views = ctx.views
     heuristic = _heuristic_cdf(ctx)
     measured = None
     missing = ""
     if views.has(VIEW):
-        measured = views.table(f"SELECT ranker, k, fraction_flipped FROM {VIEW} ORDER BY ranker, k")
+        measured = views.table(_measured_sql(views.columns(VIEW)))
         if measured.num_rows == 0:
             measured, missing = None, f"the `{VIEW}` view has no rows yet: run `dm eval`"
     else:
@@ -57,24 +75,22 @@ def body(ctx: ReportContext) -> str:
     ax = fig.subplots()
     html = ""
     if measured is not None:
-        rankers = measured.column("ranker").to_numpy(zero_copy_only=False).astype(str)
+        curves = measured.column("curve").to_numpy(zero_copy_only=False).astype(str)
         ks = measured.column("k").to_numpy(zero_copy_only=False).astype(float)
         flipped = measured.column("fraction_flipped").to_numpy(zero_copy_only=False).astype(float)
-        for ranker in sorted(set(rankers), key=lambda r: ("datamodel" not in r, r)):
-            keep = rankers == ranker
+        names = sorted(set(curves), key=lambda r: ("datamodel" not in r, r))
+        for curve in names:
+            keep = curves == curve
             ax.step(
                 ks[keep],
                 flipped[keep],
                 where="post",
-                marker="o",
-                markersize=3,
-                linewidth=2.2 if "datamodel" in ranker else 1.4,
-                label=f"{ranker} (retrained)",
+                linewidth=2.2 if "datamodel" in curve else 1.4,
+                linestyle=":" if "mislabel" in curve else "-",
+                label=f"{curve} (retrained)",
             )
-        all_k = sorted(set(ks.astype(int).tolist()))
-        by = {(r, int(k)): f for r, k, f in zip(rankers, ks, flipped, strict=True)}
-        names = sorted(set(rankers))
-        html += table(["k", *names], [[k, *[by.get((r, k)) for r in names]] for k in all_k])
+        by = {(r, int(k)): f for r, k, f in zip(curves, ks, flipped, strict=True)}
+        html += table(["k", *names], [[k, *[by.get((r, k)) for r in names]] for k in table_ks(curves, ks)])
     else:
         html += notice(missing)
     if heuristic is not None:
