@@ -1,0 +1,33 @@
+"""The split of model ids into train / validation / held-out test models, as recorded by the solver in fit.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from dm.analyze.views.eval_layout import EvalLayout
+from dm.lake.store import Lake, LakeError
+
+
+@dataclass(frozen=True)
+class ModelSplit:
+    """Sorted int64 model ids of each role; `test` models were never used for fitting."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def read_model_split(lake: Lake) -> ModelSplit:
+    """Read `fit.json` ({"train_model_ids": [...], "val_model_ids": [...], "test_model_ids": [...], ...})."""
+    path = EvalLayout(lake.layout.root).fit_json
+    if not path.exists():
+        raise LakeError(f"{path} is missing: run `dm fit` first (it records which models are held out)")
+    info = json.loads(path.read_text())
+    try:
+        ids = {key: np.unique(np.asarray(info[f"{key}_model_ids"], dtype=np.int64)) for key in ("train", "val", "test")}
+    except KeyError as err:
+        raise LakeError(f"{path} has no {err.args[0]!r}") from err
+    return ModelSplit(**ids)
