@@ -58,3 +58,13 @@ def test_unsorted_input_is_handled() -> None:
     est = estimate_support(ks, 2.0 - ks / 10.0)
     assert est.k_hat == pytest.approx(20.0)
     np.testing.assert_allclose(est.fitted, 2.0 - ks / 10.0)
+
+
+def test_verify_rounding_is_up_and_on_a_coarse_grid() -> None:
+    from dm.analyze.experiments.guided_search import round_up
+
+    ks = np.arange(1, 2000)
+    rounded = np.array([round_up(int(k), 8) for k in ks])
+    assert (rounded >= ks).all() and (rounded <= ks * 1.125 + 1).all()
+    assert len(np.unique(rounded[(ks >= 64) & (ks < 128)])) == 8
+    assert [round_up(int(k), 0) for k in ks[:50]] == ks[:50].tolist()

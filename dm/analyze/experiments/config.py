@@ -43,9 +43,11 @@ class SupportConfig:
     rankers: tuple[str, ...] = RANKERS
     slack: float = 1.2
     verify: bool = True
+    verify_round: int = 0  # 0: verify exactly ⌈slack·k̂⌉; n > 0: round it up to a grid of n sizes per octave
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", _ks(list(self.ks), "support.ks"))
+        _require(self.verify_round >= 0, "verify_round must be >= 0")
         _require(set(self.rankers) <= set(RANKERS), f"rankers must be within {RANKERS}, got {list(self.rankers)}")
         _require(self.slack >= 1.0, f"slack={self.slack} must be >= 1")
 

@@ -7,13 +7,15 @@ them relabelled to the target's most-confused wrong class ('mislabel'); estimate
 Tables in `eval/<support|mislabel>/`:
   curves.parquet     split, example_id, ranker, variant, k, n_models, mean_margin, std_margin, fitted_margin
                      (k = 0 is the control; fitted_margin is the isotonic fit)
-  estimates.parquet  split, example_id, label, ranker, variant, control_margin, k_hat, support_size (null if not
-                     found within the largest k), status ('found'/'not_found'/'misclassified'), verify_k,
-                     verify_margin (mean margin of the verification models), verified (verify_margin < 0)
+  estimates.parquet  split, example_id, label, ranker, variant, control_margin, k_hat, support_size (⌈slack·k̂⌉,
+                     rounded up if verify_round > 0; null if not found within the largest k), status
+                     ('found'/'not_found'/'misclassified'), verify_k, verify_margin (mean margin of the
+                     verification models), verified (verify_margin < 0)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,17 @@ from dm.analyze.experiments.config import SupportConfig
 from dm.analyze.experiments.control import Control, margins_from_logits
 from dm.analyze.experiments.retrain import Request, TrainingSet
 from dm.analyze.experiments.support import FOUND, estimate_support
+
+
+def round_up(k: int, per_octave: int) -> int:
+    """The smallest size ≥ k on a grid of `per_octave` sizes per doubling (k itself if per_octave is 0).
+
+    Verifications of equal size share one vmapped training group; exact sizes give one tiny group per target.
+    """
+    if per_octave <= 0 or k <= per_octave:
+        return k
+    step = 2 ** max(0, math.floor(math.log2(k)) - math.floor(math.log2(per_octave)))
+    return int(math.ceil(k / step) * step)
 
 
 @dataclass(frozen=True)
@@ -88,8 +101,9 @@ def summarise_search(variant: str, scfg: SupportConfig, points: list[SearchPoint
             curve_rows["mean_margin"].append(float(m.mean()))
             curve_rows["std_margin"].append(float(m.std(ddof=1)) if len(m) > 1 else float("nan"))
             curve_rows["fitted_margin"].append(float(fitted))
-        verify_k = est.support if est.status == FOUND and est.support is not None and est.support < d else None
-        estimates[(ranker, target)] = {"k_hat": est.k_hat, "support_size": est.support, "status": est.status,
+        support = round_up(est.support, scfg.verify_round) if est.status == FOUND and est.support else est.support
+        verify_k = support if est.status == FOUND and support is not None and support < d else None
+        estimates[(ranker, target)] = {"k_hat": est.k_hat, "support_size": support, "status": est.status,
                                        "control_margin": float(ctrl.mean()), "verify_k": verify_k}
         if scfg.verify and verify_k is not None:
             to_verify.append(SearchPoint(ranker, target, verify_k))
