@@ -23,9 +23,11 @@ class SolveConfig:
             argmin whenever the validation curve has no second dip deeper than the first.
         batch_size: models (rows) per SAGA minibatch.
         max_epochs: cap on passes over the models per λ value (per fixed-λ solve).
-        tol: a target's solve at one λ is converged when, over one convergence window, no standardized
-            coefficient (units: y per feature standard deviation) nor the intercept moved by more than
-            ``tol`` times the standard deviation of that target's margins.
+        tol: a target's solve at one λ is converged when, over a convergence window, no standardized
+            coefficient (units: margin per feature standard deviation) nor the intercept moved faster than
+            ``tol`` times the standard deviation of that target's margins per epoch (pass over the models).
+        path_tol: the same test with a coarser tolerance for the λ values of the path (they only need to rank
+            λ by validation MSE); the refit at the selected λ and fixed-λ solves use ``tol``.
         checks_per_epoch: convergence windows per epoch (targets advance along their path at window ends).
         step_scale: step size = step_scale / L(b), with L(b) the minibatch smoothness bound of Gazagnadou et
             al. (2019) computed from the largest eigenvalue and largest row norm of the standardized masks.
@@ -44,8 +46,9 @@ class SolveConfig:
     path_patience: int | None = 5
     batch_size: int = 512
     max_epochs: int = 50
-    tol: float = 1e-4
-    checks_per_epoch: int = 4
+    tol: float = 1e-3
+    path_tol: float = 2e-2
+    checks_per_epoch: int = 8
     step_scale: float = 1.0
     val_fraction: float = 0.1
     device: str = "cpu"
@@ -65,8 +68,8 @@ class SolveConfig:
             raise ValueError("batch_size and eval_batch_size must be >= 1")
         if self.max_epochs < 1:
             raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
-        if not self.tol > 0:
-            raise ValueError(f"tol must be > 0, got {self.tol}")
+        if not (self.tol > 0 and self.path_tol > 0):
+            raise ValueError(f"tol and path_tol must be > 0, got {self.tol}, {self.path_tol}")
         if self.checks_per_epoch < 1:
             raise ValueError(f"checks_per_epoch must be >= 1, got {self.checks_per_epoch}")
         if not 0.0 < self.val_fraction < 1.0:

@@ -99,27 +99,44 @@ class MaskDesign:
         excluded = self.colsum[target_train_ids.clamp(min=0)]
         return torch.where(target_train_ids >= 0, self.num_models - excluded, self.num_models)
 
-    def smoothness(self, max_rows: int = 4096, iters: int = 30, seed: int = 0) -> tuple[float, float]:
+    def smoothness(self, max_rows: int = 16384, iters: int = 40, seed: int = 0) -> tuple[float, float]:
         """Bounds for the SAGA step size on the standardized problem with intercept.
 
         Returns:
-            ``(L, L_max)``: L = max(1, largest eigenvalue of ZᵀZ/m), estimated by block power iteration
-            on up to ``max_rows`` rows (times a 1.05 safety margin), and L_max = max_i ‖z_i‖² + 1 over all
-            rows (the largest per-model smoothness; the +1 is the intercept's constant feature).
+            ``(L, L_max)``: L = max(1, largest eigenvalue of ZᵀZ/m), estimated by block power iteration on up
+            to ``max_rows`` random rows (on their d × d Gram matrix when d <= 4096), times a 1.05 safety
+            margin; L_max = max_i ‖z_i‖² + 1 over all rows (the largest per-model smoothness; the +1 is the
+            intercept's constant feature).
         """
-        m, d = self.num_models, self.num_train
+        m, d, dev = self.num_models, self.num_train, self.packed.device
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        row_max = 0.0
-        for start in range(0, m, 4096):
-            z = self.rows(torch.arange(start, min(start + 4096, m), device=self.packed.device))
-            row_max = max(row_max, float((z * z).sum(1).max()))
-        sub = torch.randperm(m, generator=gen)[: min(m, max_rows)].to(self.packed.device)
-        z = self.rows(sub)
-        q = torch.randn(d, 4, generator=gen, dtype=torch.float64).to(z.device, self.dtype)
+        # ‖z_i‖² = Σ_k x_ik (1 - 2 mean_k) inv_std_k² + Σ_k mean_k² inv_std_k², since x² = x for 0/1 masks
+        coef = ((1 - 2 * self.mean) * self.inv_std**2)[:, None]
+        const = float((self.mean**2 * self.inv_std**2).sum())
+        row_max = max(
+            float((self.raw_rows(torch.arange(s, min(s + 4096, m), device=dev)) @ coef).max()) + const
+            for s in range(0, m, 4096)
+        )
+        sub = torch.randperm(m, generator=gen)[: min(m, max_rows)].to(dev)
+        q = torch.randn(d, 4, generator=gen, dtype=torch.float64).to(dev, self.dtype)
+        if d <= 4096:
+            gram = torch.zeros(d, d, device=dev, dtype=self.dtype)
+            for s in range(0, sub.numel(), 4096):
+                z = self.rows(sub[s : s + 4096])
+                gram.addmm_(z.T, z)
+
+            def apply(v: torch.Tensor) -> torch.Tensor:
+                return gram @ v / sub.numel()
+        else:
+            z_all = self.rows(sub)
+
+            def apply(v: torch.Tensor) -> torch.Tensor:
+                return z_all.T @ (z_all @ v) / sub.numel()
+
         eig = 0.0
         for _ in range(iters):
             q, _ = torch.linalg.qr(q)
-            zq = z.T @ (z @ q) / z.shape[0]
+            zq = apply(q)
             eig = float((q * zq).sum(0).max())
             q = zq
         return max(1.0, 1.05 * eig), row_max + 1.0

@@ -97,7 +97,7 @@ class _PathSchedule:
             self.val, self.y_val[:, t], self.tids[t], done.weights, done.bias, self.config.eval_batch_size
         )
         nnz = (done.weights != 0).sum(0)
-        self.log.append((t, idx, lam, done.train_mse, val_mse, nnz, done.converged))
+        self.log.append((t, idx, lam, done.train_mse, val_mse, nnz, done.converged, done.epochs))
         better = val_mse < self.best_mse[t]
         self.best.advance(
             StageResult(
@@ -121,7 +121,7 @@ class _PathSchedule:
 
     def path_log(self, targets: torch.Tensor) -> PathLog:
         """The log with target ids mapped through ``targets`` (engine index -> caller's column), on CPU."""
-        cols = [torch.cat(c).cpu() for c in zip(*self.log, strict=True)] if self.log else [torch.empty(0)] * 7
+        cols = [torch.cat(c).cpu() for c in zip(*self.log, strict=True)] if self.log else [torch.empty(0)] * 8
         return PathLog(
             target=targets[cols[0].long()] if self.log else torch.empty(0, dtype=torch.long),
             lambda_index=cols[1].long(),
@@ -130,6 +130,7 @@ class _PathSchedule:
             val_mse=cols[4],
             nnz=cols[5].long(),
             converged=cols[6].bool(),
+            epochs=cols[7],
         )
 
 
@@ -188,7 +189,8 @@ def fit_datamodels(
     out = {k: torch.full((n,), torch.nan, dtype=dt) for k in ("bias", "lam", "lambda_max", "val_mse")}
     used = torch.zeros(n, dtype=torch.long)
     converged = torch.zeros(n, dtype=torch.bool)
-    path = PathLog(*(torch.empty(0) for _ in range(7)))
+    epochs = torch.zeros(n, dtype=dt)
+    path = PathLog(*(torch.empty(0) for _ in range(8)))
     if ok.numel():
         ok_dev = ok.to(device)
         engine = SagaEngine(tr, y[train_models][:, ok], tids[ok_dev], config)
@@ -197,7 +199,7 @@ def fit_datamodels(
         sched = _PathSchedule(
             grid, va, y[val_models][:, ok].to(device, dt).contiguous(), tids[ok_dev], config
         )
-        engine.run(grid[:, 0], sched)
+        engine.run(grid[:, 0], sched, tol=config.path_tol)
         path = sched.path_log(ok)
         lam = grid[torch.arange(ok.numel(), device=device), sched.best_index]
         out["lam"][ok] = lam.cpu().to(dt)
@@ -210,6 +212,7 @@ def fit_datamodels(
         weights[:, ok] = final.weights.cpu()
         out["bias"][ok] = final.bias.cpu()
         converged[ok] = final.converged.cpu()
+        epochs[ok] = final.epochs.cpu()
         used[ok] = full.models_used(tids[ok_dev]).cpu()
     return DatamodelFit(
         weights=weights,
@@ -220,6 +223,7 @@ def fit_datamodels(
         nnz=(weights != 0).sum(0),
         n_models_used=used,
         converged=converged,
+        epochs=epochs,
         path=path,
         failed=[FailedTarget(f.target, f.reason) for f in failed],
         backend=kernels.backend,

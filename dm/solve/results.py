@@ -44,7 +44,8 @@ class PathLog:
     """One row per (target, λ) visited on the regularization path; all fields are 1-D tensors of equal length.
 
     ``lam`` is in raw-mask space (the λ of eq. 8); MSEs are in squared margin units; ``nnz`` counts nonzero
-    weights; ``converged`` is False where the λ stage hit ``max_epochs``.
+    weights; ``converged`` is False where the λ stage hit ``max_epochs``; ``epochs`` is the number of passes
+    over the models spent on that λ.
     """
 
     target: torch.Tensor
@@ -54,6 +55,7 @@ class PathLog:
     val_mse: torch.Tensor
     nnz: torch.Tensor
     converged: torch.Tensor
+    epochs: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
@@ -99,6 +101,7 @@ class DatamodelFit:
         nnz: int64 ``[n]`` nonzero weights after the refit.
         n_models_used: int64 ``[n]`` models used by the refit (train + validation split, eq. 9 exclusion).
         converged: bool ``[n]``; whether the refit converged.
+        epochs: ``[n]`` passes over the models the refit spent.
         path: the per-λ log of the path on the training split.
         failed: targets that were not fitted, with reasons.
         backend: "torch" or "triton".
@@ -112,6 +115,7 @@ class DatamodelFit:
     nnz: torch.Tensor
     n_models_used: torch.Tensor
     converged: torch.Tensor
+    epochs: torch.Tensor
     path: PathLog
     failed: list[FailedTarget] = field(default_factory=list)
     backend: str = "torch"

@@ -163,11 +163,17 @@ class SagaEngine:
         for name in ("a", "res_sum", "tids", "targets", "models_used", "y_scale", "y_mean"):
             setattr(self, name, getattr(self, name)[keep])
 
-    def run(self, lam: torch.Tensor, schedule: Schedule) -> None:
-        """Solve until every target is retired by ``schedule``; ``lam`` ``[n]`` is each target's first λ."""
+    def run(self, lam: torch.Tensor, schedule: Schedule, tol: float | None = None) -> None:
+        """Solve until every target is retired by ``schedule``; ``lam`` ``[n]`` is each target's first λ.
+
+        ``tol`` overrides ``config.tol`` (the path uses the coarser ``config.path_tol``). Retired targets are
+        dropped from the work set once they are at least 10% of it (compaction copies the m × n table).
+        """
         cfg, dev, dt = self.config, self.y.device, self.design.dtype
+        tol = cfg.tol if tol is None else tol
         lam = lam.to(dev, dt).clone()
         windows = torch.zeros(self.n, device=dev, dtype=torch.long)
+        retired = torch.zeros(self.n, device=dev, dtype=torch.bool)
         steps_per_epoch = math.ceil(self.m / self.batch)
         per_window = max(1, math.ceil(steps_per_epoch / cfg.checks_per_epoch))
         max_windows = cfg.max_epochs * math.ceil(steps_per_epoch / per_window)
@@ -182,21 +188,20 @@ class SagaEngine:
                 pos += self.batch
             windows += 1
             change = torch.maximum((self.v - v0).abs().amax(0), (self.a - a0).abs())
-            conv = change <= cfg.tol * self.y_scale
-            done = torch.nonzero(conv | (windows >= max_windows)).squeeze(1)
-            if not done.numel():
-                continue
-            w, b = self.raw(done)
-            mse = (self.table[:, done] ** 2).sum(0) / self.models_used[done].clamp(min=1).to(dt)
-            epochs = windows[done].to(dt) * per_window / steps_per_epoch
-            nxt = schedule.advance(StageResult(self.targets[done], w, b, mse, conv[done], epochs))
-            nxt = nxt.to(dev, dt)
-            cont = torch.isfinite(nxt)
-            lam[done[cont]] = nxt[cont]
-            windows[done] = 0
-            if not bool(cont.all()):
-                keep = torch.ones(self.targets.numel(), dtype=torch.bool, device=dev)
-                keep[done[~cont]] = False
-                keep_idx = torch.nonzero(keep).squeeze(1)
-                self._keep(keep_idx)
-                lam, windows = lam[keep_idx], windows[keep_idx]
+            conv = change * (steps_per_epoch / per_window) <= tol * self.y_scale  # movement per epoch
+            done = torch.nonzero((conv | (windows >= max_windows)) & ~retired).squeeze(1)
+            if done.numel():
+                w, b = self.raw(done)
+                mse = (self.table[:, done] ** 2).sum(0) / self.models_used[done].clamp(min=1).to(dt)
+                epochs = windows[done].to(dt) * per_window / steps_per_epoch
+                nxt = schedule.advance(StageResult(self.targets[done], w, b, mse, conv[done], epochs))
+                nxt = nxt.to(dev, dt)
+                cont = torch.isfinite(nxt)
+                lam[done[cont]] = nxt[cont]
+                windows[done] = 0
+                retired[done[~cont]] = True
+            n_retired = int(retired.sum())
+            if n_retired and n_retired >= min(self.targets.numel(), max(1, self.targets.numel() // 10)):
+                keep = torch.nonzero(~retired).squeeze(1)
+                self._keep(keep)
+                lam, windows, retired = lam[keep], windows[keep], retired[keep]

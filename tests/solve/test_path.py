@@ -17,6 +17,7 @@ CFG = SolveConfig(
     path_patience=None,
     dtype=torch.float64,
     tol=1e-8,
+    path_tol=1e-8,
     batch_size=128,
     max_epochs=2000,
 )
