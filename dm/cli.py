@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("dm.commands.pipeline:eval_cmd", "held-out evaluation and retraining experiments"),
     "query": ("dm.commands.sql:query_cmd", "run a named view or macro with bound parameters"),
     "sql": ("dm.commands.sql:sql_cmd", "run read-only SQL against the experiment's views"),
-    "report": ("dm.commands.pipeline:report_cmd", "write report.html for the experiment"),
+    "report": ("dm.commands.report:report_cmd", "write report.html for the experiment"),
     "run": ("dm.commands.pipeline:run_cmd", "the main job: prepare, train, fit, eval, views, report"),
 }
 

@@ -6,9 +6,9 @@ import argparse
 
 from omegaconf import DictConfig
 
+from dm.lake.layout import experiment_root
 from dm.lake.store import Lake
 from dm.lake.views import build_views
-from dm.train.runner import experiment_root, run_train
 
 
 def prepare_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
@@ -27,7 +27,7 @@ def refresh_views(cfg: DictConfig) -> None:
 
 
 def train_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
-    from dm.train.runner import make_fabric
+    from dm.train.runner import make_fabric, run_train
 
     fabric = make_fabric(cfg)
     summary = run_train(cfg, fabric)

@@ -6,8 +6,8 @@ import argparse
 
 from omegaconf import DictConfig
 
+from dm.lake.layout import experiment_root
 from dm.report.write import write_report
-from dm.train.runner import experiment_root
 
 
 def report_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:

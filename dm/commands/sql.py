@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -23,14 +22,9 @@ from omegaconf import DictConfig
 
 from dm.analyze.views.named import NAMED_QUERIES, NamedQuery, plain_view_query
 from dm.analyze.views.readonly import check_read_only
+from dm.lake.layout import experiment_root
 from dm.lake.store import Lake
 from dm.lake.views import build_views, query_files
-
-
-def _experiment_root(cfg: DictConfig) -> Path:
-    """`lake.root/lake.experiment`, as `dm.train.runner.experiment_root`, whose module imports torch and
-    Lightning (about 20 s on a busy 2-core machine): too slow for an interactive `dm sql`."""
-    return Path(cfg.lake.root) / cfg.lake.experiment
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
@@ -64,7 +58,7 @@ def _ensure_views(lake: Lake) -> None:
 
 
 def _connect(cfg: DictConfig) -> duckdb.DuckDBPyConnection:
-    lake = Lake.open(_experiment_root(cfg))
+    lake = Lake.open(experiment_root(cfg))
     _ensure_views(lake)
     return duckdb.connect(str(lake.layout.database), read_only=True)
 

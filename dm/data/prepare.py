@@ -96,6 +96,7 @@ def write_prepared(ds: ArrayDataset, info: DataInfo, root: Path) -> None:
 
 
 def read_info(root: Path) -> DataInfo:
+    """The DataInfo that `prepare` recorded under `root`."""
     raw = json.loads((Layout(root).data_dir / "info.json").read_text())
     return DataInfo(**{**raw, "example_shape": tuple(raw["example_shape"])})
 
@@ -115,6 +116,7 @@ def load_resident(root: Path, device: torch.device | str = "cpu") -> ResidentDat
     """Read both `.beton` files through FFCV and keep them on `device`, normalised with train statistics."""
     from dm.data.ffcv_io import read_beton
 
+    root = Path(root)
     info = read_info(root)
     layout = Layout(root)
     regression = info.task == "regression"

@@ -48,3 +48,8 @@ class Layout:
 
     def margin_block_dir(self, split: str, block: int) -> Path:
         return self.root / "margins" / f"split={split}" / f"block={block:04d}"
+
+
+def experiment_root(cfg) -> Path:
+    """`lake.root / lake.experiment` of a composed config (light: no torch import)."""
+    return Path(cfg.lake.root) / cfg.lake.experiment

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from dm.data.prepare import load_resident, prepare, read_info
+from dm.lake.layout import experiment_root
 from dm.lake.store import Lake, PartResult
 from dm.lake.version import code_version
 from dm.models.networks import build_network
@@ -38,10 +39,6 @@ class TrainSummary:
     @property
     def models_per_second(self) -> float:
         return self.trained / self.seconds if self.seconds > 0 else float("nan")
-
-
-def experiment_root(cfg: DictConfig) -> Path:
-    return Path(cfg.lake.root) / cfg.lake.experiment
 
 
 def make_fabric(cfg: DictConfig) -> L.Fabric:

@@ -5,6 +5,7 @@ model `model_id` trained here equals model `model_id` of `dm train` (tests/train
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import lightning as L
@@ -40,7 +41,14 @@ class SubsetBatches(Sampler[list[int]]):
             yield order[first : first + self.batch_size].tolist()
 
 
+def _quiet_lightning() -> None:
+    """The reference path trains many tiny models: keep Lightning's per-fit banners out of the output."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _trainer(epochs: int) -> L.Trainer:
+    _quiet_lightning()
     return L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
 
