@@ -38,3 +38,18 @@ def train_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
               f"({summary.models_per_second:.1f} models/s{acc}); the lake holds {summary.total_models} models "
               f"-> {summary.lake}")
     return 0
+
+
+def fit_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
+    from dm.solve.lake_fit import run_fit
+    from dm.train.runner import make_fabric
+
+    fabric = make_fabric(cfg)
+    summary = run_fit(cfg, fabric)
+    if fabric.global_rank == 0:
+        refresh_views(cfg)
+        for line in summary.failed[:20]:
+            print(f"not fitted: {line}")
+        print(f"fit {summary.targets} targets ({summary.skipped_blocks} blocks already done) in {summary.seconds:.1f}s"
+              f"{f', {len(summary.failed)} failed' if summary.failed else ''} -> {summary.root}")
+    return 0

@@ -16,7 +16,7 @@ from sklearn.cluster import SpectralClustering
 from sklearn.decomposition import PCA
 
 from dm.analyze.views.eval_layout import EvalLayout
-from dm.analyze.views.parquet_out import write_atomic
+from dm.lake.atomic import write_atomic
 from dm.analyze.views.weights import read_datamodels
 from dm.lake.store import Lake, LakeError
 
