@@ -1,0 +1,150 @@
+"""`dm fit` over a lake: block plumbing, resume, refusals, NaN targets and two ranks."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from dm.lake.store import Lake, LakeError
+from dm.solve.lake_fit import block_path, read_fitting_data, run_fit, solve_config
+from dm.solve.model_roles import assign_roles
+from dm.solve.path import fit_datamodels
+from dm.train.runner import make_fabric, run_train
+
+LINREG = [
+    "dataset=linear_sim",
+    "model=linreg",
+    "subsets.num_models=400",
+    "lake.chunk_size=200",
+    "lake.target_block=50",
+    "lake.experiment=sim",
+    "solve.k_lambdas=8",
+    "solve.max_epochs=30",
+]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, compose):
+    root = tmp_path_factory.mktemp("fit")
+    cfg = compose(*LINREG, f"lake.root={root}")
+    run_train(cfg)
+    fabric = make_fabric(cfg)
+    summary = run_fit(cfg, fabric)
+    return cfg, root / "sim", summary, fabric
+
+
+def weights_of(root: Path) -> dict[str, np.ndarray]:
+    lake = Lake.open(root)
+    out = {}
+    for split in ("test", "train"):
+        w = np.zeros((lake.d, lake.split_size(split)), np.float32)
+        for path in sorted((root / "datamodels" / f"split={split}").glob("*.parquet")):
+            t = pq.read_table(path)
+            w[t["train_id"].to_numpy(), t["example_id"].to_numpy()] = t["weight"].to_numpy()
+        out[split] = w
+    return out
+
+
+def test_lake_weights_are_the_solver_output_column_for_column(fitted):
+    cfg, root, summary, fabric = fitted
+    lake = Lake.open(root)
+    assert summary.fitted_blocks == len(lake.target_blocks()) == 6 and not summary.failed
+    roles = assign_roles(lake.committed_ids(), cfg.solve.test_fraction, cfg.solve.val_fraction, cfg.solve.split_seed)
+    record = json.loads((root / "fit.json").read_text())
+    assert record["status"] == "done" and record["test_model_ids"] == roles.test.tolist() and len(roles.test) > 10
+    blocks = lake.target_blocks()
+    packed, y = read_fitting_data(lake, roles, blocks)
+    assert packed.shape[0] == len(roles.train) + len(roles.val)
+    train_ids = np.concatenate([np.full(125, -1), np.arange(125)])
+    fitting = np.sort(np.concatenate([roles.train, roles.val]))
+    direct = fit_datamodels(
+        packed,
+        y,
+        torch.from_numpy(train_ids),
+        lake.d,
+        torch.from_numpy(np.searchsorted(fitting, roles.val)),
+        solve_config(cfg, fabric.device),
+    )
+    lake_w = weights_of(root)
+    np.testing.assert_allclose(np.c_[lake_w["test"], lake_w["train"]], direct.weights.numpy(), atol=1e-6)
+    fits = pq.read_table(block_path(root, "datamodel_fits", blocks[4]))  # train block 1: examples 50..99
+    assert fits["example_id"].to_pylist() == list(range(50, 100))
+    np.testing.assert_allclose(fits["bias"].to_numpy(), direct.bias[125 + 50 : 125 + 100].numpy(), rtol=1e-6)
+    # eq. 9: a train target's own weight is never used, and its models exclude it
+    assert np.all(lake_w["train"][np.arange(125), np.arange(125)] == 0)
+    assert (fits["n_models_used"].to_numpy() < packed.shape[0]).all()
+
+
+def test_rerun_is_a_no_op_and_a_crash_refits_only_the_missing_block(fitted, compose, tmp_path):
+    cfg, root, _, fabric = fitted
+    copy = tmp_path / "sim"
+    shutil.copytree(root, copy)
+    again = compose(*LINREG, f"lake.root={tmp_path}")
+    before = weights_of(copy)
+    assert run_fit(again, fabric).fitted_blocks == 0
+    (block_path(copy, "datamodel_fits", Lake.open(copy).target_blocks()[2])).unlink()  # crash before commit
+    assert run_fit(again, fabric).fitted_blocks == 1
+    after = weights_of(copy)
+    for split in before:
+        np.testing.assert_allclose(after[split], before[split], atol=1e-6)
+
+
+def test_another_solver_config_is_refused_unless_overwrite(fitted, compose, tmp_path):
+    cfg, root, _, fabric = fitted
+    shutil.copytree(root, tmp_path / "sim")
+    with pytest.raises(LakeError, match="other solver settings"):
+        run_fit(compose(*LINREG, f"lake.root={tmp_path}", "solve.lambda_ratio=10"), fabric)
+    summary = run_fit(
+        compose(*LINREG, f"lake.root={tmp_path}", "solve.lambda_ratio=10", "solve.overwrite=true"), fabric
+    )
+    assert summary.fitted_blocks == 6
+
+
+def test_a_nan_margin_is_reported_and_the_other_targets_fit(fitted, compose, tmp_path):
+    cfg, root, _, fabric = fitted
+    copy = tmp_path / "sim"
+    shutil.copytree(root, copy)
+    for output in ("datamodels", "datamodel_fits", "fit_path"):
+        shutil.rmtree(copy / output)
+    path = sorted((copy / "margins" / "split=test" / "block=0000").glob("*.parquet"))[0]
+    table = pq.read_table(path)
+    values = table["margin"].combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1).copy()
+    values[3, 7] = np.nan
+    margin = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+    pq.write_table(table.set_column(1, "margin", margin), path)
+    summary = run_fit(compose(*LINREG, f"lake.root={tmp_path}"), fabric)
+    assert len(summary.failed) == 1 and "test example 7" in summary.failed[0]
+    fits = pq.read_table(block_path(copy, "datamodel_fits", Lake.open(copy).target_blocks()[0]))
+    status = fits["status"].to_pylist()
+    assert status[7] != "ok" and status.count("ok") == 49 and fits["bias"].to_pylist()[7] is None
+    weights = pq.read_table(block_path(copy, "datamodels", Lake.open(copy).target_blocks()[0]))
+    assert 7 not in set(weights["example_id"].to_pylist()) and weights.num_rows > 0
+
+
+def test_two_ranks_fit_the_same_weights_as_one(fitted, tmp_path):
+    cfg, root, _, _ = fitted
+    copy = tmp_path / "sim"
+    shutil.copytree(root, copy)
+    for output in ("datamodels", "datamodel_fits", "fit_path"):
+        shutil.rmtree(copy / output)
+    (copy / "fit.json").unlink()
+    dm = Path(sys.executable).with_name("dm")
+    run = subprocess.run(
+        [str(dm), "fit", *LINREG, f"lake.root={tmp_path}", "fabric.devices=2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    one, two = weights_of(root), weights_of(copy)
+    for split in one:
+        np.testing.assert_allclose(two[split], one[split], atol=1e-6)
