@@ -12,6 +12,7 @@ from dm.analyze.baselines import fit_lasso_weights
 from dm.analyze.experiments import read_table, run_experiments
 from dm.analyze.experiments.config import EvalConfig, retrain_budget
 from dm.analyze.experiments.control import margins_from_logits
+from dm.analyze.experiments.guided_search import round_up
 from dm.analyze.experiments.retrain import Request, Retrainer, TrainingSet, group_logits
 from dm.config.compose import load_config
 from dm.config.schema import ConfigError
@@ -95,7 +96,7 @@ def test_support_and_brittleness_tables(run, small_lake) -> None:
     assert set(est["status"]) <= {"found", "not_found", "misclassified"}
     for status, size, k_hat in zip(est["status"], est["support_size"], est["k_hat"], strict=True):
         if status == "found":
-            assert size == max(1, math.ceil(1.2 * k_hat - 1e-9))
+            assert size == round_up(max(1, math.ceil(1.2 * k_hat - 1e-9)), small_lake.cfg.eval.support.verify_round)
         else:
             assert size is None or (status == "misclassified" and size == 0)
     for margin, ok in zip(est["verify_margin"], est["verified"], strict=True):

@@ -205,7 +205,8 @@ class Retrainer:
                                 data.x_test, data.y_test, data.info)
         result = train_models(self.cfg, data, seeds, masks)
         union = np.unique(np.concatenate(targets))
-        logits = group_logits(self.cfg, self.data, result, self.data.x_test[torch.as_tensor(union)])
+        x = self.data.x_test[torch.as_tensor(union, device=self.data.x_test.device)]
+        logits = group_logits(self.cfg, self.data, result, x)
         return [logits[k, np.searchsorted(union, tid)] for k, tid in enumerate(targets)]
 
 
