@@ -41,8 +41,8 @@ from dm.analyze.experiments.results import ResultStore
 from dm.analyze.experiments.retrain import Request, Retrainer
 from dm.analyze.experiments.targets import balanced_sample
 from dm.data.prepare import load_resident
+from dm.lake.layout import experiment_root
 from dm.lake.store import Lake, LakeError
-from dm.train.runner import experiment_root
 
 SEARCHES = (("support", "remove"), ("mislabel", "mislabel"))
 
