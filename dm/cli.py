@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"dm {args.command}: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
         return 2
+    if args.command == "run" and not any(o.startswith(("experiment=", "+experiment=")) for o in overrides):
+        overrides.insert(0, "experiment=digits_default")  # the main job's embedded default
     from dm.config.compose import load_config
 
     try:

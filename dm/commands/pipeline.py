@@ -16,14 +16,17 @@ def prepare_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
 
     root = experiment_root(cfg)
     info = prepare(cfg, root)
-    print(f"prepared {info.name}: {info.d} train / {info.n_test} test examples, {info.num_classes or 'regression'}"
-          f" classes, fingerprint {info.fingerprint[:12]} -> {root / 'data'}")
+    print(
+        f"prepared {info.name}: {info.d} train / {info.n_test} test examples, {info.num_classes or 'regression'}"
+        f" classes, fingerprint {info.fingerprint[:12]} -> {root / 'data'}"
+    )
     return 0
 
 
 def refresh_views(cfg: DictConfig) -> None:
     build = build_views(Lake.open(experiment_root(cfg)))
-    print(f"views in {experiment_root(cfg) / 'dm.duckdb'}: {', '.join(v for v in build.created if not v.startswith('stg_'))}")
+    views = ", ".join(v for v in build.created if not v.startswith("stg_"))
+    print(f"views in {experiment_root(cfg) / 'dm.duckdb'}: {views}")
 
 
 def train_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
@@ -34,9 +37,11 @@ def train_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
     if fabric.global_rank == 0:
         refresh_views(cfg)
         acc = f", mean test accuracy {summary.mean_test_accuracy:.4f}" if summary.trained else ""
-        print(f"trained {summary.trained} models on rank 0 in {summary.seconds:.1f}s "
-              f"({summary.models_per_second:.1f} models/s{acc}); the lake holds {summary.total_models} models "
-              f"-> {summary.lake}")
+        print(
+            f"trained {summary.trained} models on rank 0 in {summary.seconds:.1f}s "
+            f"({summary.models_per_second:.1f} models/s{acc}); the lake holds {summary.total_models} models "
+            f"-> {summary.lake}"
+        )
     return 0
 
 
@@ -50,6 +55,85 @@ def fit_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
         refresh_views(cfg)
         for line in summary.failed[:20]:
             print(f"not fitted: {line}")
-        print(f"fit {summary.targets} targets ({summary.skipped_blocks} blocks already done) in {summary.seconds:.1f}s"
-              f"{f', {len(summary.failed)} failed' if summary.failed else ''} -> {summary.root}")
+        print(
+            f"fit {summary.targets} targets ({summary.skipped_blocks} blocks already done) in {summary.seconds:.1f}s"
+            f"{f', {len(summary.failed)} failed' if summary.failed else ''} -> {summary.root}"
+        )
+    return 0
+
+
+def eval_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
+    """Held-out evaluation (predictions, LDS, correlations, MSE), embeddings, then the retraining experiments."""
+    summary = evaluate(cfg)
+    metrics = summary["metrics"]
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    print(f"eval: {shown} -> {experiment_root(cfg) / 'eval'}")
+    return 0
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Run every evaluation step on the experiment; returns {"metrics": {name: value}, "experiments": ...}."""
+    from dm.analyze.views.embedding import compute_embedding
+    from dm.analyze.views.evaluate import evaluate_heldout
+    from dm.analyze.views.predictions import compute_predictions
+
+    lake = Lake.open(experiment_root(cfg))
+    compute_predictions(lake)
+    metrics = {f"{r['metric']}_{r['split']}": r["value"] for r in evaluate_heldout(lake).to_pylist()}
+    compute_embedding(lake)
+    experiments = None
+    if lake.meta["shape"]["task"] == "classification":
+        from dm.analyze.experiments.runner import run_experiments
+
+        experiments = run_experiments(cfg)
+        metrics.update(experiments["metrics"])
+    refresh_views(cfg)
+    return {"metrics": metrics, "experiments": experiments}
+
+
+EXAMPLE_QUERIES = (
+    "dm query counterfactual --ids 3,17,42",
+    'dm sql "SELECT * FROM support ORDER BY support_size NULLS LAST LIMIT 10"',
+    'duckdb {db} "SELECT example_id, train_id, score FROM leakage WHERE rank = 1 ORDER BY score DESC LIMIT 10"',
+)
+
+
+def run_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
+    """The main job: prepare -> train -> fit -> eval -> views -> report, then a summary."""
+    import time
+
+    from dm.commands.report import report_cmd
+    from dm.solve.lake_fit import run_fit
+    from dm.train.runner import make_fabric, run_train
+
+    start = time.perf_counter()
+    fabric = make_fabric(cfg)
+    if fabric.global_rank == 0:
+        prepare_cmd(cfg)
+    trained = run_train(cfg, fabric)
+    fitted = run_fit(cfg, fabric)
+    if fabric.global_rank != 0:
+        return 0
+    evaluated = evaluate(cfg)
+    report_cmd(cfg)
+    m = evaluated["metrics"]
+    root = experiment_root(cfg)
+    lines = [
+        "",
+        f"dm run finished in {time.perf_counter() - start:.0f}s",
+        f"  models      {trained.total_models} (trained now: {trained.trained}, "
+        f"{trained.models_per_second:.0f} models/s, mean test accuracy {trained.mean_test_accuracy:.3f})",
+        f"  datamodels  {fitted.targets} targets, fit in {fitted.seconds:.0f}s"
+        + (f", {len(fitted.failed)} failed" if fitted.failed else ""),
+        f"  LDS         test {m.get('lds_test', float('nan')):.3f}, train {m.get('lds_train', float('nan')):.3f}"
+        f" (pooled Pearson test {m.get('pearson_test', float('nan')):.3f})",
+    ]
+    cf = {k: v for k, v in m.items() if k.startswith("counterfactual")}
+    if cf:
+        lines.append(
+            "  counterfactual " + ", ".join(f"{k.removeprefix('counterfactual_')} {v:.3f}" for k, v in cf.items())
+        )
+    lines += [f"  lake        {root.resolve()}", f"  report      {(root / 'report.html').resolve()}", "  try:"]
+    lines += [f"    {q.format(db=root / 'dm.duckdb')}" for q in EXAMPLE_QUERIES]
+    print("\n".join(lines))
     return 0
