@@ -41,12 +41,12 @@ class SolveConfig:
         eval_batch_size: models per batch when evaluating validation MSE.
     """
 
-    k_lambdas: int = 25
+    k_lambdas: int = 20
     lambda_ratio: float = 100.0
-    path_patience: int | None = 5
+    path_patience: int | None = 3
     batch_size: int = 512
     max_epochs: int = 50
-    tol: float = 1e-3
+    tol: float = 3e-3
     path_tol: float = 2e-2
     checks_per_epoch: int = 8
     step_scale: float = 1.0

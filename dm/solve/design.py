@@ -99,7 +99,7 @@ class MaskDesign:
         excluded = self.colsum[target_train_ids.clamp(min=0)]
         return torch.where(target_train_ids >= 0, self.num_models - excluded, self.num_models)
 
-    def smoothness(self, max_rows: int = 16384, iters: int = 40, seed: int = 0) -> tuple[float, float]:
+    def smoothness(self, max_rows: int = 8192, iters: int = 40, seed: int = 0) -> tuple[float, float]:
         """Bounds for the SAGA step size on the standardized problem with intercept.
 
         Returns:

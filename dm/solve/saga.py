@@ -66,9 +66,11 @@ class SagaEngine:
         init_weights: torch.Tensor | None = None,
         init_bias: torch.Tensor | None = None,
     ) -> None:
-        self.design, self.config = design, config
+        self.config = config
         dev, dt = design.packed.device, design.dtype
         self.m, self.d, self.n = design.num_models, design.num_train, y.shape[1]
+        self.gen = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.design = design
         self.y = y.to(dev, dt).contiguous()
         self.tids = target_train_ids.to(dev)
         self.targets = torch.arange(self.n, device=dev)
@@ -87,21 +89,19 @@ class SagaEngine:
         l_b = (m * (b - 1) * big_l + (m - b) * l_max) / (b * max(m - 1, 1)) if m > 1 else l_max
         self.batch = b
         self.step = config.step_scale / l_b
-        self.gen = torch.Generator(device="cpu").manual_seed(config.seed)
 
-    def _batches(self, batch: int) -> list[torch.Tensor]:
-        dev = self.design.packed.device
-        return [torch.arange(s, min(s + batch, self.m), device=dev) for s in range(0, self.m, batch)]
+    def _batches(self, batch: int) -> list[tuple[int, int]]:
+        return [(s, min(s + batch, self.m)) for s in range(0, self.m, batch)]
 
     def _stats_pass(self) -> None:
         """ȳ_j and the margin standard deviation over each target's own models (scale for the tolerance)."""
         s1 = torch.zeros(self.n, device=self.y.device, dtype=torch.float64)
         s2 = torch.zeros_like(s1)
-        for rows in self._batches(4096):
-            w = self.design.weights(rows, self.tids).double()
-            yb = self.y[rows].double()
-            s1 += (w * yb).sum(0)
-            s2 += (w * yb * yb).sum(0)
+        for start, stop in self._batches(4096):
+            w = self.design.weights(torch.arange(start, stop, device=self.y.device), self.tids)
+            wy = w * self.y[start:stop]
+            s1 += wy.sum(0, dtype=torch.float64)
+            s2 += (wy * self.y[start:stop]).sum(0, dtype=torch.float64)
         mj = self.models_used.double().clamp(min=1)
         mean = s1 / mj
         self.y_mean = mean.to(self.design.dtype)
@@ -112,10 +112,12 @@ class SagaEngine:
         dev, dt = self.y.device, self.design.dtype
         self.table = torch.empty(self.m, self.n, device=dev, dtype=dt)
         self.grad_sum = torch.zeros(self.d, self.n, device=dev, dtype=dt)
-        for rows in self._batches(self.config.batch_size):
+        for start, stop in self._batches(self.config.batch_size):
+            rows = torch.arange(start, stop, device=dev)
             z = self.design.rows(rows)
-            r = torch.addmm(self.a, z, self.v).sub_(self.y[rows]).mul_(self.design.weights(rows, self.tids))
-            self.table[rows] = r
+            r = torch.addmm(self.a, z, self.v).sub_(self.y[start:stop])
+            r.mul_(self.design.weights(rows, self.tids))
+            self.table[start:stop] = r
             self.grad_sum.addmm_(z.T, r)
         self.res_sum = self.table.sum(0)
         corr = (self.grad_sum * self.design.std[:, None]).abs()
@@ -177,6 +179,7 @@ class SagaEngine:
         steps_per_epoch = math.ceil(self.m / self.batch)
         per_window = max(1, math.ceil(steps_per_epoch / cfg.checks_per_epoch))
         max_windows = cfg.max_epochs * math.ceil(steps_per_epoch / per_window)
+        # rows are reshuffled every epoch (a fixed partition into minibatches proved unstable at this step)
         perm, pos = torch.randperm(self.m, generator=self.gen).to(dev), 0
         while self.targets.numel():
             thresh = self.step * lam * self.models_used.to(dt) / self.m
@@ -188,6 +191,10 @@ class SagaEngine:
                 pos += self.batch
             windows += 1
             change = torch.maximum((self.v - v0).abs().amax(0), (self.a - a0).abs())
+            if not bool(torch.isfinite(change).all()):
+                raise FloatingPointError(
+                    f"SAGA diverged (step {self.step:.3g}); lower SolveConfig.step_scale or raise batch_size"
+                )
             conv = change * (steps_per_epoch / per_window) <= tol * self.y_scale  # movement per epoch
             done = torch.nonzero((conv | (windows >= max_windows)) & ~retired).squeeze(1)
             if done.numel():
