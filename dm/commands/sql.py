@@ -53,8 +53,8 @@ def _ensure_views(lake: Lake) -> None:
             return
     try:
         build_views(lake)
-    except duckdb.IOException:
-        pass  # locked by a writer: query what is there
+    except (duckdb.IOException, duckdb.ConnectionException):
+        pass  # held by another connection: query what is there
 
 
 def _connect(cfg: DictConfig) -> duckdb.DuckDBPyConnection:

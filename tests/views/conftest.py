@@ -176,7 +176,8 @@ def truth(tmp_path_factory: pytest.TempPathFactory) -> Truth:
     evaluate_heldout(t.lake)
     compute_embedding(t.lake, n_components=4, n_clusters=GROUPS)
     build = build_views(t.lake)
-    assert not build.missing, build.missing
+    retraining_views = {"counterfactual_results", "brittleness"}  # need `dm eval` retraining: not in this lake
+    assert not set(build.missing) - retraining_views, build.missing
     return t
 
 
