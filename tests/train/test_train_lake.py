@@ -25,7 +25,9 @@ def test_views_hold_every_model_mask_and_margin_once(small_lake):
     # the margins view agrees with the store's block reader
     lake = Lake.open(root)
     ids, block = lake.read_margins("train", 1)
-    row = con.execute("SELECT margin FROM margins WHERE model_id = 7 AND split = 'train' AND example_id = 203").fetchone()
+    row = con.execute(
+        "SELECT margin FROM margins WHERE model_id = 7 AND split = 'train' AND example_id = 203"
+    ).fetchone()
     assert row[0] == pytest.approx(float(block[ids == 7][0][3]))
     acc = con.execute("SELECT avg(test_accuracy) FROM models").fetchone()[0]
     assert acc > 0.9
