@@ -11,12 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dm.lake import bits as lake_bits
+
 __all__ = ["num_bytes", "pack_masks", "unpack_masks", "check_packed"]
 
 
 def num_bytes(num_train: int) -> int:
     """Bytes per packed mask over ``num_train`` training examples: ``ceil(num_train / 8)``."""
-    return (num_train + 7) // 8
+    return lake_bits.packed_width(num_train)
 
 
 def pack_masks(masks: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -24,7 +26,7 @@ def pack_masks(masks: np.ndarray | torch.Tensor) -> torch.Tensor:
     arr = masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
     if arr.ndim != 2:
         raise ValueError(f"masks must be 2-D [models, train examples], got shape {arr.shape}")
-    return torch.from_numpy(np.packbits(arr.astype(bool), axis=1, bitorder="little"))
+    return torch.from_numpy(lake_bits.pack_masks(arr))
 
 
 def unpack_masks(packed: torch.Tensor, num_train: int) -> torch.Tensor:

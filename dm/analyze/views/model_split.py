@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 
 from dm.analyze.views.eval_layout import EvalLayout
 from dm.lake.store import Lake, LakeError
+from dm.solve.model_roles import ModelRoles
 
 
-@dataclass(frozen=True)
-class ModelSplit:
-    """Sorted int64 model ids of each role; `test` models were never used for fitting."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-
-def read_model_split(lake: Lake) -> ModelSplit:
+def read_model_split(lake: Lake) -> ModelRoles:
     """Read `fit.json` ({"train_model_ids": [...], "val_model_ids": [...], "test_model_ids": [...], ...})."""
     path = EvalLayout(lake.layout.root).fit_json
     if not path.exists():
@@ -30,4 +21,4 @@ def read_model_split(lake: Lake) -> ModelSplit:
         ids = {key: np.unique(np.asarray(info[f"{key}_model_ids"], dtype=np.int64)) for key in ("train", "val", "test")}
     except KeyError as err:
         raise LakeError(f"{path} has no {err.args[0]!r}") from err
-    return ModelSplit(**ids)
+    return ModelRoles(**ids)
