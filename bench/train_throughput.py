@@ -26,7 +26,7 @@ from dm.train.subsets import model_seeds, subset_masks, subset_size
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=int, default=2000, help="models for the multi-model loop")
-    parser.add_argument("--single", type=int, default=10, help="models for the one-at-a-time Trainer path")
+    parser.add_argument("--single", type=int, default=20, help="models for the one-at-a-time Trainer path")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     cfg = load_config(["experiment=digits_default", *args.overrides])

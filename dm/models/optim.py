@@ -20,5 +20,6 @@ def make_optimizer(params: list[torch.Tensor], trainer: DictConfig, steps_per_ep
                           weight_decay=trainer.weight_decay)
     total = trainer.epochs * steps_per_epoch
     peak = trainer.peak_epoch * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: triangular_factor(s, total, peak))
+    factors = [triangular_factor(s, total, peak) for s in range(total + 1)]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: factors[min(s, total)])
     return opt, sched

@@ -58,7 +58,8 @@ def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray, au
     eval_sets = {"test": (data.x_test, data.y_test), "train": (data.x_train, data.y_train)}
     if cfg.model.name == "linreg":
         return train_linreg_group(data.x_train, data.y_train, masks, cfg.model.ridge, eval_sets)
-    factory = lambda: build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width)  # noqa: E731
+    name, hidden, width = cfg.model.name, cfg.model.hidden, cfg.model.width  # plain values: built per model
+    factory = lambda: build_network(name, data.info, hidden, width)  # noqa: E731
     return train_group(factory, data.x_train, data.y_train, masks, seeds, cfg.trainer, eval_sets, autocast)
 
 

@@ -64,7 +64,8 @@ def train_one(cfg: DictConfig, data: ResidentData, seed: int, mask: np.ndarray) 
         module.eval()
         with torch.no_grad():
             return module, {s: module(x).numpy() for s, x in (("test", data.x_test), ("train", data.x_train))}
-    factory = lambda: build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width)  # noqa: E731
+    name, hidden, width = cfg.model.name, cfg.model.hidden, cfg.model.width  # plain values: built per model
+    factory = lambda: build_network(name, data.info, hidden, width)  # noqa: E731
     network = init_networks(factory, np.array([seed]))[0]
     batches = SubsetBatches(seed, mask, cfg.trainer.batch_size)
     module = SubsetClassifier(network, cfg.trainer, len(batches))
