@@ -63,7 +63,9 @@ def npz(tmp_path, **arrays):
 def test_npz_reader(tmp_path):
     ds = load_npz_dataset(npz(tmp_path, num_classes=np.array(4)))
     assert ds.num_classes == 4 and ds.x_train.shape == (20, 5) and ds.task == "classification"
-    images = load_npz_dataset(npz(tmp_path, x_train=np.zeros((20, 8, 8), np.uint8), x_test=np.zeros((8, 8, 8), np.uint8)))
+    images = load_npz_dataset(
+        npz(tmp_path, x_train=np.zeros((20, 8, 8), np.uint8), x_test=np.zeros((8, 8, 8), np.uint8))
+    )
     assert images.x_train.shape == (20, 8, 8, 1) and images.is_image
 
 

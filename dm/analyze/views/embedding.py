@@ -16,8 +16,8 @@ from sklearn.cluster import SpectralClustering
 from sklearn.decomposition import PCA
 
 from dm.analyze.views.eval_layout import EvalLayout
-from dm.lake.atomic import write_atomic
 from dm.analyze.views.weights import read_datamodels
+from dm.lake.atomic import write_atomic
 from dm.lake.store import Lake, LakeError
 
 MAX_CLUSTER_TARGETS = 20_000  # the dense affinity is n² float64: 3.2 GB at this size

@@ -7,8 +7,8 @@ import pyarrow as pa
 from scipy.stats import rankdata
 
 from dm.analyze.views.eval_layout import EvalLayout
-from dm.lake.atomic import write_atomic
 from dm.analyze.views.predictions import SPLITS, SplitPredictions, compute_predictions
+from dm.lake.atomic import write_atomic
 from dm.lake.store import Lake
 
 METRICS_SCHEMA = pa.schema(

@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from dm.analyze.views.eval_layout import EvalLayout
 from dm.analyze.views.model_split import read_model_split
-from dm.lake.atomic import write_atomic
 from dm.analyze.views.weights import read_datamodels
+from dm.lake.atomic import write_atomic
 from dm.lake.bits import unpack_masks
 from dm.lake.store import Lake, LakeError
 
