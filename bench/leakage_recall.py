@@ -5,10 +5,11 @@ by `dataset=npz`), trains the subset models, fits datamodels for the planted tes
 of the planted source among each ranker's top-k training examples (datamodels and every baseline), side by side,
 separately for exact and noisy copies. No pass/fail threshold: it reports figures.
 
-Datamodels are fitted with scikit-learn LASSO (`dm.analyze.baselines.lasso`) for the planted targets only: the
-SAGA solver's `dm fit` command is not wired up yet. Usage:
+Datamodels are fitted for every target by the SAGA solver (`dm fit`, the default) or, with `--weights lasso`,
+by scikit-learn LASSO for the planted targets only. The `leakage` view's candidates (rank, train_id) are scored
+the same way as the rankers. Usage:
 
-    python bench/leakage_recall.py [--models 3000] [--planted 100] [--noise 1.0] [--root /tmp/dm_leakage]
+    python bench/leakage_recall.py [--models 10000] [--planted 100] [--noise 1.0] [--weights saga|lasso]
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 
-from dm.analyze.baselines import RankerFactory, fit_lasso_weights, ranking
+from dm.analyze.baselines import RankerFactory, fit_lasso_weights, load_weights, ranking
 from dm.config.compose import load_config
 from dm.data.prepare import load_resident
 from dm.data.sources import load_digits_dataset
 from dm.lake.store import Lake
-from dm.train.runner import experiment_root, run_train
+from dm.lake.views import build_views
+from dm.solve.lake_fit import run_fit
+from dm.train.runner import experiment_root, make_fabric, run_train
 
 KS = (1, 5, 10)
 
@@ -50,9 +54,25 @@ def recall_at(order: np.ndarray, sources: np.ndarray, k: int) -> np.ndarray:
     return (order[:, :k] == sources[:, None]).any(axis=1)
 
 
+def leakage_view_order(lake: Lake, targets: np.ndarray) -> np.ndarray:
+    """int64 [n, 10]: the `leakage` view's candidates per planted target by rank (-1 where it has fewer)."""
+    build_views(lake)
+    con = duckdb.connect(str(lake.layout.database), read_only=True)
+    rows = con.execute("SELECT example_id, rank, train_id FROM leakage WHERE list_contains($ids, example_id)",
+                       {"ids": targets.tolist()}).fetchall()
+    con.close()
+    order = np.full((len(targets), 10), -1, dtype=np.int64)
+    where = {int(t): i for i, t in enumerate(targets)}
+    for example_id, rank, train_id in rows:
+        if rank <= 10:
+            order[where[example_id], rank - 1] = train_id
+    return order
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=int, default=3000, help="subset models to train (alpha=0.5)")
+    parser.add_argument("--models", type=int, default=10000, help="subset models to train (alpha=0.5)")
+    parser.add_argument("--weights", choices=("saga", "lasso"), default="saga", help="how datamodels are fitted")
     parser.add_argument("--planted", type=int, default=100, help="test images replaced by copies (half exact)")
     parser.add_argument("--noise", type=float, default=1.0, help="std of the noise of noisy copies (pixels 0..16)")
     parser.add_argument("--root", type=Path, default=None, help="lake root (default: a temporary directory)")
@@ -69,14 +89,24 @@ def main(argv: list[str] | None = None) -> None:
     lake = Lake.open(experiment_root(cfg))
     print(f"trained {len(lake.committed_ids())} models in {time.perf_counter() - start:.0f}s")
     start = time.perf_counter()
-    weights = fit_lasso_weights(lake, "test", targets)
-    print(f"fitted LASSO datamodels for {len(targets)} planted targets in {time.perf_counter() - start:.0f}s")
+    view_order = None
+    if args.weights == "lasso":
+        weights = fit_lasso_weights(lake, "test", targets)
+        print(f"fitted LASSO datamodels for {len(targets)} planted targets in {time.perf_counter() - start:.0f}s")
+    else:
+        run_fit(cfg, make_fabric(cfg))
+        weights = load_weights(lake, ("test",))
+        print(f"fitted datamodels for every target with dm fit in {time.perf_counter() - start:.0f}s")
+        view_order = leakage_view_order(lake, targets)
     data = load_resident(lake.layout.root)
     factory = RankerFactory(cfg, lake, data, weights, {"tracin": {"models": 3}, "nearest": {"models": 1}},
                             seed=args.seed)
     header = f"{'ranker':<11}" + "".join(f"{f'{kind} R@{k}':>13}" for kind in ("exact", "noisy") for k in KS)
     print(f"\nrecall of the planted source ({exact.sum()} exact, {(~exact).sum()} noisy copies, noise std "
           f"{args.noise}, {len(lake.committed_ids())} models)\n{header}")
+    if view_order is not None:
+        cells = [recall_at(view_order, sources, k)[sel].mean() for sel in (exact, ~exact) for k in KS]
+        print(f"{'view:leakage':<11}" + "".join(f"{c:>13.2f}" for c in cells))
     for name in ("datamodels", "influence", "nearest", "tracin", "random"):
         order = ranking(factory.get(name).scores("test", targets))
         cells = [recall_at(order, sources, k)[sel].mean() for sel in (exact, ~exact) for k in KS]
