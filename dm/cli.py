@@ -68,6 +68,9 @@ def _resolve(target: str) -> Callable:
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
+    if getattr(args, "name", None) and "=" in args.name:  # `dm query --list k=v`: the optional NAME took an override
+        args.overrides.insert(0, args.name)
+        args.name = None
     overrides = list(args.overrides) + [e for e in extra if "=" in e and not e.startswith("-")]
     unknown = [e for e in extra if not ("=" in e and not e.startswith("-"))]
     if unknown:

@@ -147,12 +147,6 @@ def _list(views: set[str]) -> str:
 
 def query_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
     """`dm query NAME`: run a named query (or a whole view) with its parameters bound."""
-    if args.name and "=" in args.name:
-        # `dm query --list lake.root=x`: argparse gave the first override to the optional NAME; compose again.
-        from dm.config.compose import load_config
-
-        cfg = load_config([args.name, *args.overrides])
-        args.name = None
     con = _connect(cfg)
     try:
         views, _ = _catalog(con)

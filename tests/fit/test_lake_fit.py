@@ -148,3 +148,20 @@ def test_two_ranks_fit_the_same_weights_as_one(fitted, tmp_path):
     one, two = weights_of(root), weights_of(copy)
     for split in one:
         np.testing.assert_allclose(two[split], one[split], atol=1e-6)
+
+
+def test_dm_eval_reports_heldout_metrics_through_the_views(fitted, capsys):
+    from dm.cli import main
+
+    cfg, root, _, _ = fitted
+    assert main(["eval", *LINREG, f"lake.root={root.parent}"]) == 0
+    assert "lds_test" in capsys.readouterr().out
+    import duckdb
+
+    con = duckdb.connect(str(root / "dm.duckdb"), read_only=True)
+    lds = dict(con.execute("SELECT split, value FROM evaluation WHERE metric = 'lds'").fetchall())
+    n_pred = con.execute("SELECT count(*) FROM predictions WHERE split = 'test'").fetchone()[0]
+    held_out = len(json.loads((root / "fit.json").read_text())["test_model_ids"])
+    assert n_pred == held_out * 125
+    # the min-norm model is exact and the datamodel linear-ish in the mask: held-out ranks are well predicted
+    assert 0.5 < lds["test"] <= 1.0 and 0.5 < lds["train"] <= 1.0
