@@ -22,7 +22,6 @@ set, which is then compacted.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Protocol
 
 import torch
@@ -32,9 +31,6 @@ from dm.solve.design import MaskDesign
 from dm.solve.results import StageResult
 
 __all__ = ["Schedule", "SagaEngine"]
-
-_SPARSE_DENSITY = 0.04
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
 class Schedule(Protocol):
@@ -93,7 +89,6 @@ class SagaEngine:
         l_b = (m * (b - 1) * big_l + (m - b) * l_max) / (b * max(m - 1, 1)) if m > 1 else l_max
         self.batch = b
         self.step = config.step_scale / l_b
-        self._sparse_forward = False
 
     def _batches(self, batch: int) -> list[tuple[int, int]]:
         return [(s, min(s + batch, self.m)) for s in range(0, self.m, batch)]
@@ -138,22 +133,9 @@ class SagaEngine:
         w = v * self.design.inv_std[:, None]
         return w, a - self.design.mean @ w
 
-    def _forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z @ v + a`` (``[b, n]``); through a CSR copy of ``vᵀ`` when ``v`` is sparse (early path, on CPU)."""
-        if not self._sparse_forward:
-            return torch.addmm(self.a, z, self.v)
-        d, n = self.v.shape
-        flat = self.v.view(-1)
-        nz = flat.nonzero().squeeze(1)
-        # CSR of vᵀ: entry (k, j) of v sits at flat index k * n + j; order the entries by (j, k)
-        key, order = ((nz % n) * d + nz // n).sort()
-        crow = torch.searchsorted(key, torch.arange(0, (n + 1) * d, d, device=key.device))
-        vt = torch.sparse_csr_tensor(crow, key % d, flat[nz[order]], size=(n, d))
-        return torch.sparse.mm(vt, z.T.contiguous()).T.add(self.a).contiguous()
-
     def _step(self, rows: torch.Tensor, thresh: torch.Tensor) -> None:
         z = self.design.rows(rows)
-        r = self._forward(z).sub_(self.y.index_select(0, rows))
+        r = torch.addmm(self.a, z, self.v).sub_(self.y.index_select(0, rows))
         r.mul_(self.design.weights(rows, self.tids))
         delta = r - self.table.index_select(0, rows)
         self.table.index_copy_(0, rows, r)
@@ -202,11 +184,6 @@ class SagaEngine:
         while self.targets.numel():
             thresh = self.step * lam * self.models_used.to(dt) / self.m
             v0, a0 = self.v.clone(), self.a.clone()
-            # below ~4% nonzeros a sparse z @ v beats the dense GEMM on CPU (d = 1,347, n = 1,797: 13 vs 35 ms
-            # at 1%), conversion included; decided once per window
-            self._sparse_forward = (
-                dev.type == "cpu" and int(torch.count_nonzero(self.v)) < _SPARSE_DENSITY * self.v.numel()
-            )
             for _ in range(per_window):
                 if pos >= self.m:
                     perm, pos = torch.randperm(self.m, generator=self.gen).to(dev), 0
