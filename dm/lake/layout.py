@@ -49,6 +49,34 @@ class Layout:
     def margin_block_dir(self, split: str, block: int) -> Path:
         return self.root / "margins" / f"split={split}" / f"block={block:04d}"
 
+    # `dm fit` outputs: one file per target block of each output (datamodels, datamodel_fits, fit_path).
+    @property
+    def fit_json(self) -> Path:
+        """Solver settings and the train/val/test split of model ids, written by `dm fit`."""
+        return self.root / "fit.json"
+
+    def fit_dir(self, output: str, split: str) -> Path:
+        return self.root / output / f"split={split}"
+
+    def fit_block(self, output: str, split: str, block: int) -> Path:
+        return self.fit_dir(output, split) / f"block={block:04d}.parquet"
+
+    # `dm eval` outputs
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    def predictions(self, split: str) -> Path:
+        return self.eval_dir / "predictions" / f"{split}.parquet"
+
+    def metrics(self, name: str) -> Path:
+        """`eval/metrics/<name>.parquet`: rows of (metric, value, n[, split]) stacked by the `evaluation` view."""
+        return self.eval_dir / "metrics" / f"{name}.parquet"
+
+    @property
+    def embedding(self) -> Path:
+        return self.eval_dir / "embedding" / "embedding.parquet"
+
 
 def experiment_root(cfg) -> Path:
     """`lake.root / lake.experiment` of a composed config (light: no torch import)."""

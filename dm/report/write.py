@@ -46,7 +46,7 @@ def load_images(cfg: DictConfig, lake: Lake) -> tuple[ExampleImages | None, str]
 
 
 def run_info(cfg: DictConfig, lake: Lake, image_note: str) -> RunInfo:
-    fit_path = lake.layout.root / "fit.json"
+    fit_path = lake.layout.fit_json
     fit = json.loads(fit_path.read_text()) if fit_path.exists() else None
     return RunInfo(
         experiment=str(cfg.lake.experiment),

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from dm.lake.atomic import write_atomic
-from dm.lake.layout import experiment_root
+from dm.lake.layout import Layout, experiment_root
 from dm.lake.store import Lake, LakeError, TargetBlock
 from dm.lake.version import code_version
 from dm.solve.config import SolveConfig
@@ -61,7 +61,7 @@ def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
 
 
 def block_path(root: Path, output: str, block: TargetBlock) -> Path:
-    return root / output / f"split={block.split}" / f"block={block.block:04d}.parquet"
+    return Layout(root).fit_block(output, block.split, block.block)
 
 
 def fit_identity(cfg: DictConfig, roles: ModelRoles) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def fit_identity(cfg: DictConfig, roles: ModelRoles) -> dict[str, Any]:
 def _open_fit(cfg: DictConfig, lake: Lake, roles: ModelRoles) -> None:
     """Rank 0: refuse (or, with solve.overwrite, clear) a fit of another configuration; record this one."""
     root = lake.layout.root
-    path = root / "fit.json"
+    path = Layout(root).fit_json
     identity = fit_identity(cfg, roles)
     if path.exists():
         old = json.loads(path.read_text())
@@ -213,7 +213,7 @@ def run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     fabric.barrier()
     seconds = time.perf_counter() - start
     if fabric.global_rank == 0:
-        path = root / "fit.json"
+        path = Layout(root).fit_json
         record = json.loads(path.read_text())
         record.update(status="done", fit_seconds=record.get("fit_seconds", 0.0) + seconds, code_version=code_version())
         tmp = path.with_name(".fit.json.tmp")

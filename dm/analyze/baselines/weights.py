@@ -1,8 +1,4 @@
-"""Datamodel weights as dense matrices: the reader of the solver's `datamodels/` and `datamodel_fits/` files.
-
-Layout (lake/README.md): `datamodels/split=<s>/block=<b>.parquet` with example_id, train_id, weight (nonzero
-weights only, raw 0/1 mask space) and `datamodel_fits/split=<s>/block=<b>.parquet` with example_id, bias, ....
-"""
+"""Datamodel weights as dense matrices, the form the rankers and retraining experiments use."""
 
 from __future__ import annotations
 
@@ -11,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from dm.lake.store import Lake
+from dm.lake.weights import read_datamodels
 
 
 @dataclass
@@ -41,39 +37,18 @@ class DatamodelWeights:
         return h.hexdigest()
 
 
-def weights_from_sparse(d: int, n: int, example_id: np.ndarray, train_id: np.ndarray, weight: np.ndarray,
-                        fit_ids: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense (W float32 [d, n], bias float32 [n]) from long-format rows; targets without a fit row get NaN bias."""
-    w = np.zeros((d, n), np.float32)
-    w[np.asarray(train_id, np.int64), np.asarray(example_id, np.int64)] = np.asarray(weight, np.float32)
-    b = np.full(n, np.nan, np.float32)
-    b[np.asarray(fit_ids, np.int64)] = np.asarray(bias, np.float32)
-    return w, b
-
-
 def load_weights(lake: Lake | Path | str, splits: tuple[str, ...] = ("test", "train")) -> DatamodelWeights:
-    """Read every weights block of `splits` into dense matrices. Splits without any block are left out."""
+    """Every datamodel of `splits` as dense matrices (via `dm.lake.weights.read_datamodels`). Splits that have
+    not been fitted yet are left out."""
     lake = lake if isinstance(lake, Lake) else Lake.open(Path(lake))
-    root = lake.layout.root
     out = DatamodelWeights(lake.d)
     for split in splits:
-        paths = sorted((root / "datamodels" / f"split={split}").glob("block=*.parquet"))
-        fits = sorted((root / "datamodel_fits" / f"split={split}").glob("block=*.parquet"))
-        if not paths and not fits:
+        if not any(lake.layout.fit_dir("datamodel_fits", split).glob("*.parquet")):
             continue
-        cols = {"example_id": [], "train_id": [], "weight": []}
-        for path in paths:
-            table = pq.read_table(path, columns=list(cols))
-            for name in cols:
-                cols[name].append(table.column(name).to_numpy())
-        fit_ids, bias = [], []
-        for path in fits:
-            table = pq.read_table(path, columns=["example_id", "bias"])
-            fit_ids.append(table.column("example_id").to_numpy())
-            bias.append(table.column("bias").to_numpy(zero_copy_only=False))
-        cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
-        w, b = weights_from_sparse(lake.d, lake.split_size(split), cat["example_id"], cat["train_id"], cat["weight"],
-                                   np.concatenate(fit_ids) if fit_ids else np.zeros(0, np.int64),
-                                   np.concatenate(bias) if bias else np.zeros(0))
+        dms = read_datamodels(lake, split)
+        w = np.zeros((lake.d, lake.split_size(split)), np.float32)
+        w[:, dms.example_ids] = dms.weights.T.toarray()
+        b = np.full(lake.split_size(split), np.nan, np.float32)
+        b[dms.example_ids] = dms.bias
         out.weights[split], out.bias[split] = w, b
     return out

@@ -15,10 +15,9 @@ import scipy.sparse as sp
 from sklearn.cluster import SpectralClustering
 from sklearn.decomposition import PCA
 
-from dm.analyze.views.eval_layout import EvalLayout
-from dm.analyze.views.weights import read_datamodels
 from dm.lake.atomic import write_atomic
 from dm.lake.store import Lake, LakeError
+from dm.lake.weights import read_datamodels
 
 MAX_CLUSTER_TARGETS = 20_000  # the dense affinity is n² float64: 3.2 GB at this size
 
@@ -66,7 +65,7 @@ def compute_embedding(
     parts = [
         read_datamodels(lake, split)
         for split in ("train", "test")
-        if any(EvalLayout(lake.layout.root).fits_dir(split).glob("*.parquet"))
+        if any(lake.layout.fit_dir("datamodel_fits", split).glob("*.parquet"))
     ]
     train = next((p for p in parts if p.split == "train"), None)
     if train is None:
@@ -118,4 +117,4 @@ def compute_embedding(
             "gamma": f"{gamma_used:.6g}",
         }
     )
-    return write_atomic(table, EvalLayout(lake.layout.root).embedding)
+    return write_atomic(table, lake.layout.embedding)

@@ -6,7 +6,6 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import rankdata
 
-from dm.analyze.views.eval_layout import EvalLayout
 from dm.analyze.views.predictions import SPLITS, SplitPredictions, compute_predictions
 from dm.lake.atomic import write_atomic
 from dm.lake.store import Lake
@@ -61,5 +60,5 @@ def evaluate_heldout(lake: Lake, splits: tuple[str, ...] = SPLITS) -> pa.Table:
     """
     rows = [row for preds in compute_predictions(lake, splits) for row in split_metrics(preds)]
     table = pa.Table.from_pylist(rows, schema=METRICS_SCHEMA)
-    write_atomic(table, EvalLayout(lake.layout.root).metrics("heldout"))
+    write_atomic(table, lake.layout.metrics("heldout"))
     return table

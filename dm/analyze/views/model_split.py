@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 
-from dm.analyze.views.eval_layout import EvalLayout
 from dm.lake.store import Lake, LakeError
 from dm.solve.model_roles import ModelRoles
 
 
 def read_model_split(lake: Lake) -> ModelRoles:
     """Read `fit.json` ({"train_model_ids": [...], "val_model_ids": [...], "test_model_ids": [...], ...})."""
-    path = EvalLayout(lake.layout.root).fit_json
+    path = lake.layout.fit_json
     if not path.exists():
         raise LakeError(f"{path} is missing: run `dm fit` first (it records which models are held out)")
     info = json.loads(path.read_text())

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dm.analyze.views.eval_layout import EvalLayout
 from dm.analyze.views.model_split import read_model_split
-from dm.analyze.views.weights import read_datamodels
 from dm.lake.atomic import write_atomic
 from dm.lake.bits import unpack_masks
 from dm.lake.store import Lake, LakeError
+from dm.lake.weights import read_datamodels
 
 SPLITS = ("test", "train")
 
@@ -89,14 +88,14 @@ def write_predictions(lake: Lake, preds: SplitPredictions) -> Path:
             "actual": preds.actual[i, j],
         }
     )
-    return write_atomic(table, EvalLayout(lake.layout.root).predictions(preds.split))
+    return write_atomic(table, lake.layout.predictions(preds.split))
 
 
 def compute_predictions(lake: Lake, splits: tuple[str, ...] = SPLITS) -> list[SplitPredictions]:
     """Compute and write the held-out predictions of every split that has datamodels; returns them."""
     out = []
     for split in splits:
-        if not any(EvalLayout(lake.layout.root).fits_dir(split).glob("*.parquet")):
+        if not any(lake.layout.fit_dir("datamodel_fits", split).glob("*.parquet")):
             continue
         preds = heldout_predictions(lake, split)
         write_predictions(lake, preds)

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from dm.analyze.views.eval_layout import EvalLayout
 from dm.lake.store import Lake, LakeError
 
 
@@ -39,11 +38,11 @@ def _read_dir(layout_dir, what: str) -> pa.Table:
 
 def read_datamodels(lake: Lake, split: str) -> SplitDatamodels:
     """All datamodels of `split` (datamodels/ and datamodel_fits/ Parquet, see lake/README.md)."""
-    layout = EvalLayout(lake.layout.root)
-    fits = _read_dir(layout.fits_dir(split), "datamodel_fits").sort_by("example_id")
+    layout = lake.layout
+    fits = _read_dir(layout.fit_dir("datamodel_fits", split), "datamodel_fits").sort_by("example_id")
     example_ids = fits.column("example_id").to_numpy().astype(np.int64)
     bias = fits.column("bias").to_numpy().astype(np.float64)
-    weights = _read_dir(layout.datamodels_dir(split), "datamodels")
+    weights = _read_dir(layout.fit_dir("datamodels", split), "datamodels")
     target = weights.column("example_id").to_numpy().astype(np.int64)
     train = weights.column("train_id").to_numpy().astype(np.int64)
     value = weights.column("weight").to_numpy().astype(np.float64)
