@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DATASETS = ("digits", "cifar10", "npz", "linear_sim")
-MODELS = ("mlp", "resnet9", "resnet18", "linreg")
+MODELS = ("softmax", "mlp", "resnet9", "resnet18", "linreg")
 
 
 class ConfigError(ValueError):

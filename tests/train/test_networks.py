@@ -1,4 +1,5 @@
-"""ResNet-9 / ResNet-18 (BatchNorm under vmap) and the augmentation path, on tiny random images via npz."""
+"""ResNet-9 / ResNet-18 (BatchNorm under vmap), softmax regression and the augmentation path, on tiny random
+images via npz."""
 
 import numpy as np
 import pytest
@@ -19,8 +20,8 @@ def images(tmp_path_factory):
     return folder / "img.npz"
 
 
-@pytest.mark.parametrize("model", ["resnet9", "resnet18"])
-def test_resnet_group_equals_lightning_path(compose, images, tmp_path, model):
+@pytest.mark.parametrize("model", ["resnet9", "resnet18", "softmax"])
+def test_network_group_equals_lightning_path(compose, images, tmp_path, model):
     cfg = compose("dataset=npz", f"dataset.path={images}", f"model={model}", "model.width=4", "trainer.epochs=2",
                   "trainer.batch_size=8", "trainer.lr=0.05")
     prepare(cfg, tmp_path)
