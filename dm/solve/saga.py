@@ -26,6 +26,7 @@ from typing import Protocol
 
 import torch
 
+from dm.solve.aligned import aligned_copy, aligned_empty, aligned_zeros
 from dm.solve.config import SolveConfig
 from dm.solve.design import MaskDesign
 from dm.solve.results import StageResult
@@ -77,18 +78,25 @@ class SagaEngine:
         self.models_used = design.models_used(self.tids)
         self._stats_pass()
         if init_weights is None:
-            self.v = torch.zeros(self.d, self.n, device=dev, dtype=dt)
+            self.v = aligned_zeros(self.d, self.n, dev, dt)
             self.a = self.y_mean.clone()
         else:
             w0 = init_weights.to(dev, dt) * (design.inv_std > 0).to(dt)[:, None]
-            self.v = (w0 * design.std[:, None]).contiguous()
+            self.v = aligned_copy(w0 * design.std[:, None])
             self.a = init_bias.to(dev, dt) + design.mean @ w0
+        self.batch = b = min(config.batch_size, self.m)
+        self._scratch()
         self.lambda_max = self._init_pass()
         big_l, l_max = design.smoothness(seed=config.seed)
-        b, m = min(config.batch_size, self.m), self.m
+        m = self.m
         l_b = (m * (b - 1) * big_l + (m - b) * l_max) / (b * max(m - 1, 1)) if m > 1 else l_max
-        self.batch = b
         self.step = config.step_scale / l_b
+
+    def _scratch(self) -> None:
+        """Row-aligned outputs of the two minibatch products (``[b, n]`` residuals, ``[d, n]`` gradient)."""
+        dev, dt = self.y.device, self.design.dtype
+        self.r_buf = aligned_empty(self.batch, self.n, dev, dt)
+        self.g_buf = aligned_empty(self.d, self.n, dev, dt)
 
     def _batches(self, batch: int) -> list[tuple[int, int]]:
         return [(s, min(s + batch, self.m)) for s in range(0, self.m, batch)]
@@ -111,15 +119,21 @@ class SagaEngine:
         """Fill the residual table at the initial iterate; return λ_max,j (meaningful for a cold start)."""
         dev, dt = self.y.device, self.design.dtype
         self.table = torch.empty(self.m, self.n, device=dev, dtype=dt)
-        self.grad_sum = torch.zeros(self.d, self.n, device=dev, dtype=dt)
-        for start, stop in self._batches(self.config.batch_size):
+        self.grad_sum = aligned_zeros(self.d, self.n, dev, dt)
+        cold = not bool(self.v.any())
+        for start, stop in self._batches(self.batch):
             rows = torch.arange(start, stop, device=dev)
             z = self.design.rows(rows)
-            r = torch.addmm(self.a, z, self.v).sub_(self.y[start:stop])
+            r = self.r_buf[: stop - start]
+            if cold:  # θ = 0: the residual is a - y, no forward product needed
+                torch.sub(self.a, self.y[start:stop], out=r)
+            else:
+                torch.addmm(self.a, z, self.v, out=r).sub_(self.y[start:stop])
             r.mul_(self.design.weights(rows, self.tids))
             self.table[start:stop] = r
             self.grad_sum.addmm_(z.T, r)
         self.res_sum = self.table.sum(0)
+        self.sq_sum = (self.table.double() ** 2).sum(0)  # Σ_i table_ij², kept up to date by _step
         corr = (self.grad_sum * self.design.std[:, None]).abs()
         train = torch.nonzero(self.tids >= 0).squeeze(1)
         corr[self.tids[train], train] = 0.0  # own column is constant on the target's models: exactly 0
@@ -135,11 +149,13 @@ class SagaEngine:
 
     def _step(self, rows: torch.Tensor, thresh: torch.Tensor) -> None:
         z = self.design.rows(rows)
-        r = torch.addmm(self.a, z, self.v).sub_(self.y.index_select(0, rows))
+        r = torch.addmm(self.a, z, self.v, out=self.r_buf[: rows.shape[0]]).sub_(self.y.index_select(0, rows))
         r.mul_(self.design.weights(rows, self.tids))
-        delta = r - self.table.index_select(0, rows)
+        old = self.table.index_select(0, rows)
+        delta = r - old
+        self.sq_sum += (delta * (r + old)).sum(0, dtype=torch.float64)  # Σ r² - Σ old²
         self.table.index_copy_(0, rows, r)
-        grad_batch = z.T @ delta
+        grad_batch = torch.mm(z.T, delta, out=self.g_buf)
         sd = delta.sum(0)
         b = rows.shape[0]
         self.design.kernels.saga_prox_update(
@@ -158,12 +174,14 @@ class SagaEngine:
 
     def _keep(self, keep: torch.Tensor) -> None:
         """Compact the work set to the active targets at compact indices ``keep``."""
-        self.v = self.v[:, keep].contiguous()
-        self.grad_sum = self.grad_sum[:, keep].contiguous()
+        self.v = aligned_copy(self.v[:, keep])
+        self.grad_sum = aligned_copy(self.grad_sum[:, keep])
         self.table = self.table[:, keep].contiguous()
         self.y = self.y[:, keep].contiguous()
-        for name in ("a", "res_sum", "tids", "targets", "models_used", "y_scale", "y_mean"):
+        for name in ("a", "res_sum", "sq_sum", "tids", "targets", "models_used", "y_scale", "y_mean"):
             setattr(self, name, getattr(self, name)[keep])
+        self.n = int(keep.numel())
+        self._scratch()
 
     def run(self, lam: torch.Tensor, schedule: Schedule, tol: float | None = None) -> None:
         """Solve until every target is retired by ``schedule``; ``lam`` ``[n]`` is each target's first λ.
@@ -199,7 +217,7 @@ class SagaEngine:
             done = torch.nonzero((conv | (windows >= max_windows)) & ~retired).squeeze(1)
             if done.numel():
                 w, b = self.raw(done)
-                mse = (self.table[:, done] ** 2).sum(0) / self.models_used[done].clamp(min=1).to(dt)
+                mse = (self.sq_sum[done].clamp(min=0) / self.models_used[done].clamp(min=1)).to(dt)
                 epochs = windows[done].to(dt) * per_window / steps_per_epoch
                 nxt = schedule.advance(StageResult(self.targets[done], w, b, mse, conv[done], epochs))
                 nxt = nxt.to(dev, dt)

@@ -13,6 +13,7 @@ if os.environ.get("TRITON_INTERPRET") != "1":  # must be set before triton is im
 import torch
 
 from dm.solve import SolveConfig, fit_datamodels, solve_fixed_lambda, split_models
+from dm.solve.aligned import aligned_copy
 from dm.solve.bits import pack_masks
 from dm.solve.kernels import torch_twins, triton_ops
 from tests.solve.conftest import make_problem
@@ -47,6 +48,11 @@ def check_kernels() -> None:
         torch.testing.assert_close(c2, c1, rtol=0, atol=tol)
         torch.testing.assert_close(s2, s1, rtol=0, atol=tol)
         assert 0.1 < float((c1 == 0).double().mean()) < 0.9  # the threshold bites on part of the entries
+        c3, s3, gb3 = aligned_copy(coef), aligned_copy(gs), aligned_copy(gb)  # row-padded views, as the engine
+        assert c3.stride(0) > n
+        triton_ops.saga_prox_update(c3, gb3, s3, inv_std, thr, 0.3, 1 / 18, 1 / 21, tids)
+        torch.testing.assert_close(c3, c1, rtol=0, atol=tol)
+        torch.testing.assert_close(s3, s1, rtol=0, atol=tol)
 
 
 def check_solver() -> None:

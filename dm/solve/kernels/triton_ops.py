@@ -137,6 +137,9 @@ def _saga_prox_kernel(
     excl_ptr,
     n_rows,
     n_cols,
+    stride_coef,
+    stride_gb,
+    stride_gs,
     step,
     inv_batch,
     inv_rows,
@@ -148,10 +151,9 @@ def _saga_prox_kernel(
     kmask = k < n_rows
     jmask = j < n_cols
     m2 = kmask[:, None] & jmask[None, :]
-    offs = k[:, None] * n_cols + j[None, :]
-    v = tl.load(coef_ptr + offs, mask=m2, other=0.0)
-    gb = tl.load(gb_ptr + offs, mask=m2, other=0.0)
-    gs = tl.load(gs_ptr + offs, mask=m2, other=0.0)
+    v = tl.load(coef_ptr + k[:, None] * stride_coef + j[None, :], mask=m2, other=0.0)
+    gb = tl.load(gb_ptr + k[:, None] * stride_gb + j[None, :], mask=m2, other=0.0)
+    gs = tl.load(gs_ptr + k[:, None] * stride_gs + j[None, :], mask=m2, other=0.0)
     u = v - step * (gs * inv_rows + gb * inv_batch)
     thr = (
         tl.load(inv_sigma_ptr + k, mask=kmask, other=0.0)[:, None]
@@ -161,8 +163,8 @@ def _saga_prox_kernel(
     v_new = tl.where(u >= 0, mag, -mag)
     excl = tl.load(excl_ptr + j, mask=jmask, other=-1)
     v_new = tl.where(k[:, None] == excl[None, :], 0.0, v_new)
-    tl.store(coef_ptr + offs, v_new.to(coef_ptr.dtype.element_ty), mask=m2)
-    tl.store(gs_ptr + offs, (gs + gb).to(gs_ptr.dtype.element_ty), mask=m2)
+    tl.store(coef_ptr + k[:, None] * stride_coef + j[None, :], v_new.to(coef_ptr.dtype.element_ty), mask=m2)
+    tl.store(gs_ptr + k[:, None] * stride_gs + j[None, :], (gs + gb).to(gs_ptr.dtype.element_ty), mask=m2)
 
 
 def saga_prox_update(
@@ -176,10 +178,13 @@ def saga_prox_update(
     inv_rows: float,
     excluded_row: torch.Tensor,
 ) -> None:
-    """Triton twin of :func:`dm.solve.kernels.torch_twins.saga_prox_update` (in place on coef, grad_sum)."""
+    """Triton twin of :func:`dm.solve.kernels.torch_twins.saga_prox_update` (in place on coef, grad_sum).
+
+    The three ``[d, n]`` tensors may be row-padded views (any row stride) but each row must be contiguous.
+    """
     for name, t in (("coef", coef), ("grad_batch", grad_batch), ("grad_sum", grad_sum)):
-        if not t.is_contiguous():
-            raise ValueError(f"saga_prox_update needs a contiguous {name}")
+        if t.shape != coef.shape or (t.shape[1] > 1 and t.stride(1) != 1):
+            raise ValueError(f"saga_prox_update needs {name} of shape {tuple(coef.shape)} with contiguous rows")
     d, n = coef.shape
     block_d, block_n = 32, 128
     grid = (triton.cdiv(d, block_d), triton.cdiv(n, block_n))
@@ -192,6 +197,9 @@ def saga_prox_update(
         excluded_row.contiguous(),
         d,
         n,
+        coef.stride(0),
+        grad_batch.stride(0),
+        grad_sum.stride(0),
         float(step),
         float(inv_batch),
         float(inv_rows),
