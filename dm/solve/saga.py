@@ -102,11 +102,18 @@ class SagaEngine:
         return [(s, min(s + batch, self.m)) for s in range(0, self.m, batch)]
 
     def _stats_pass(self) -> None:
-        """ȳ_j and the margin standard deviation over each target's own models (scale for the tolerance)."""
-        s1 = torch.zeros(self.n, device=self.y.device, dtype=torch.float64)
+        """ȳ_j and the margin standard deviation over each target's own models (scale for the tolerance), and
+        the eq.-9 usage table: uint8 ``[m, n]`` w_ij (None when every target is a test target, w = 1), so that
+        a minibatch gathers whole rows instead of one bit per (model, target)."""
+        dev = self.y.device
+        s1 = torch.zeros(self.n, device=dev, dtype=torch.float64)
         s2 = torch.zeros_like(s1)
+        has_train = bool((self.tids >= 0).any())
+        self.usage = torch.empty(self.m, self.n, device=dev, dtype=torch.uint8) if has_train else None
         for start, stop in self._batches(4096):
-            w = self.design.weights(torch.arange(start, stop, device=self.y.device), self.tids)
+            w = self.design.weights(torch.arange(start, stop, device=dev), self.tids)
+            if self.usage is not None:
+                self.usage[start:stop] = w
             wy = w * self.y[start:stop]
             s1 += wy.sum(0, dtype=torch.float64)
             s2 += (wy * self.y[start:stop]).sum(0, dtype=torch.float64)
@@ -129,7 +136,8 @@ class SagaEngine:
                 torch.sub(self.a, self.y[start:stop], out=r)
             else:
                 torch.addmm(self.a, z, self.v, out=r).sub_(self.y[start:stop])
-            r.mul_(self.design.weights(rows, self.tids))
+            if self.usage is not None:
+                r.mul_(self.usage[start:stop])
             self.table[start:stop] = r
             self.grad_sum.addmm_(z.T, r)
         self.res_sum = self.table.sum(0)
@@ -150,7 +158,8 @@ class SagaEngine:
     def _step(self, rows: torch.Tensor, thresh: torch.Tensor) -> None:
         z = self.design.rows(rows)
         r = torch.addmm(self.a, z, self.v, out=self.r_buf[: rows.shape[0]]).sub_(self.y.index_select(0, rows))
-        r.mul_(self.design.weights(rows, self.tids))
+        if self.usage is not None:
+            r.mul_(self.usage.index_select(0, rows))
         old = self.table.index_select(0, rows)
         delta = r - old
         self.sq_sum += (delta * (r + old)).sum(0, dtype=torch.float64)  # Σ r² - Σ old²
@@ -177,6 +186,8 @@ class SagaEngine:
         self.v = aligned_copy(self.v[:, keep])
         self.grad_sum = aligned_copy(self.grad_sum[:, keep])
         self.table = self.table[:, keep].contiguous()
+        if self.usage is not None:
+            self.usage = self.usage[:, keep].contiguous()
         self.y = self.y[:, keep].contiguous()
         for name in ("a", "res_sum", "sq_sum", "tids", "targets", "models_used", "y_scale", "y_mean"):
             setattr(self, name, getattr(self, name)[keep])
