@@ -31,6 +31,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/solve_speed.py
+	$(BIN)/python bench/training_noise.py
 
 setup: $(STAMP)
 
