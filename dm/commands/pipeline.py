@@ -78,12 +78,19 @@ def evaluate(cfg: DictConfig) -> dict:
     from dm.analyze.views.predictions import compute_predictions
 
     lake = Lake.open(experiment_root(cfg))
-    compute_predictions(lake)
-    metrics = {f"{r['metric']}_{r['split']}": r["value"] for r in evaluate_heldout(lake).to_pylist()}
+    preds = compute_predictions(lake)
+    metrics = {f"{r['metric']}_{r['split']}": r["value"] for r in evaluate_heldout(lake, preds=preds).to_pylist()}
     compute_embedding(lake)
     experiments = None
     if lake.meta["shape"]["task"] == "classification":
+        from dm.analyze.experiments.config import EvalConfig
         from dm.analyze.experiments.runner import run_experiments
+        from dm.analyze.views.seed_noise import evaluate_seed_noise
+
+        noise_models = EvalConfig.from_cfg(cfg.eval).seed_noise_models
+        if noise_models and cfg.model.name != "linreg":
+            rows = evaluate_seed_noise(cfg, lake, preds, noise_models)
+            metrics.update({f"{r['metric']}_{r['split']}": r["value"] for r in rows})
 
         experiments = run_experiments(cfg)
         metrics.update(experiments["metrics"])
@@ -128,6 +135,12 @@ def run_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
         f"  LDS         test {m.get('lds_test', float('nan')):.3f}, train {m.get('lds_train', float('nan')):.3f}"
         f" (pooled Pearson test {m.get('pearson_test', float('nan')):.3f})",
     ]
+    if "seed_reliability_test" in m:
+        rel = m["seed_reliability_test"]
+        lines.append(
+            f"  seed noise  reliability {rel:.3f} (LDS ceiling ~{max(rel, 0.0) ** 0.5:.2f}), "
+            f"OPT {m.get('opt_test', float('nan')):.4f} vs datamodel MSE {m.get('mse_test', float('nan')):.4f} (test)"
+        )
     cf = {k: v for k, v in m.items() if k.startswith("counterfactual")}
     if cf:
         lines.append(

@@ -61,6 +61,7 @@ class EvalConfig:
     targets: int = 20
     replicates: int = 5
     control_replicates: int = 20
+    seed_noise_models: int = 500  # held-out models trained again with another seed (OPT, seed reliability); 0: skip
     counterfactual: CounterfactualConfig = field(default_factory=CounterfactualConfig)
     support: SupportConfig = field(default_factory=SupportConfig)
     mislabel: SupportConfig = field(
@@ -71,6 +72,7 @@ class EvalConfig:
         _require(self.weights in ("lake", "lasso"), f"weights={self.weights!r} must be lake or lasso")
         _require(self.targets >= 1, "targets must be >= 1")
         _require(self.replicates >= 1 and self.control_replicates >= 1, "replicates must be >= 1")
+        _require(self.seed_noise_models >= 0, "seed_noise_models must be >= 0")
         _require(set(self.rankers) <= set(RANKERS), f"rankers settings only for {RANKERS}")
 
     def ranker(self, name: str) -> dict[str, Any]:

@@ -47,7 +47,8 @@ from dm.lake.store import Lake, LakeError
 SEARCHES = (("support", "remove"), ("mislabel", "mislabel"))
 
 
-def _device(cfg: DictConfig) -> str:
+def device_for(cfg: DictConfig) -> str:
+    """The device retrained models use: CUDA when the Fabric accelerator asks for a GPU and one is present."""
     return "cuda" if cfg.fabric.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
 
 
@@ -76,7 +77,7 @@ def run_experiments(cfg: DictConfig, lake_root: Path | str | None = None, weight
     lake = Lake.open(root)
     if lake.meta["shape"].get("task", "classification") != "classification" or cfg.model.name == "linreg":
         raise LakeError("retraining experiments need a classification data set and network (margins of eq. 7)")
-    data = load_resident(root, _device(cfg))
+    data = load_resident(root, device_for(cfg))
     labels = data.y_test.cpu().numpy()
     weights = _weights(ecfg, lake, weights)
     targets = balanced_sample(labels, ecfg.targets, ecfg.seed, weights.fitted("test") if weights else None)

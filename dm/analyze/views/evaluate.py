@@ -25,7 +25,7 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(x @ y / denom) if denom > 0 else float("nan")
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman ρ (Pearson r of average ranks)."""
     return _pearson(rankdata(x), rankdata(y))
 
@@ -38,7 +38,7 @@ def split_metrics(preds: SplitPredictions) -> list[dict]:
     pearson / spearman: pooled over every valid (model, target) pair; n = pairs.
     mse: eq. 10, (1/2n) Σ_j mean_i (predicted_ij - actual_ij)^2, in squared margin units; n = targets.
     """
-    per_target = np.array([_spearman(preds.predicted[v, j], preds.actual[v, j]) for j, v in enumerate(preds.valid.T)])
+    per_target = np.array([spearman(preds.predicted[v, j], preds.actual[v, j]) for j, v in enumerate(preds.valid.T)])
     defined = ~np.isnan(per_target)
     counts = preds.valid.sum(axis=0)
     seen = counts > 0
@@ -47,18 +47,22 @@ def split_metrics(preds: SplitPredictions) -> list[dict]:
     rows = [
         ("lds", float(per_target[defined].mean()) if defined.any() else float("nan"), int(defined.sum())),
         ("pearson", _pearson(pred, act), int(len(pred))),
-        ("spearman", _spearman(pred, act), int(len(pred))),
+        ("spearman", spearman(pred, act), int(len(pred))),
         ("mse", float(0.5 * (sq[seen] / counts[seen]).mean()) if seen.any() else float("nan"), int(seen.sum())),
     ]
     return [{"metric": m, "value": v, "n": n, "split": preds.split} for m, v, n in rows]
 
 
-def evaluate_heldout(lake: Lake, splits: tuple[str, ...] = SPLITS) -> pa.Table:
-    """Compute the held-out predictions (eval/predictions/) and their metrics (eval/metrics/heldout.parquet).
+def evaluate_heldout(
+    lake: Lake, splits: tuple[str, ...] = SPLITS, preds: list[SplitPredictions] | None = None
+) -> pa.Table:
+    """Compute the held-out predictions (eval/predictions/; pass `preds` if already computed) and their metrics
+    (eval/metrics/heldout.parquet).
 
     Returns the metrics table (metric, value, n, split), which the `evaluation` view serves.
     """
-    rows = [row for preds in compute_predictions(lake, splits) for row in split_metrics(preds)]
+    preds = compute_predictions(lake, splits) if preds is None else preds
+    rows = [row for p in preds for row in split_metrics(p)]
     table = pa.Table.from_pylist(rows, schema=METRICS_SCHEMA)
     write_atomic(table, lake.layout.metrics("heldout"))
     return table
