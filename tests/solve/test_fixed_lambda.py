@@ -136,3 +136,15 @@ def test_bad_inputs_raise_clear_errors() -> None:
         solve_fixed_lambda(p.packed, y, p.tids, 20, torch.tensor([0.1, 0.2, 0.3]))
     with pytest.raises(ValueError, match="lambda_ratio"):
         SolveConfig(lambda_ratio=1.0)
+
+
+def test_train_mse_is_the_in_sample_mse_of_the_weights() -> None:
+    # train_mse comes from a running sum of squared stored residuals; at convergence it must equal the MSE of the
+    # returned raw-space weights on each target's own models (eq. 9 rows), including after work-set compaction
+    p = make_problem(m=700, d=50, n_test=3, train_ids=[2, 9, 30], seed=4)
+    lam = torch.tensor([0.002, 0.2, 0.01, 0.05, 0.03, 0.3], dtype=torch.float64)  # retire at different times
+    fit = solve_fixed_lambda(p.packed, torch.tensor(p.y), p.tids, 50, lam, PRECISE)
+    for j in range(p.y.shape[1]):
+        rows = p.rows_for(j)
+        r = p.x[rows].astype(float) @ fit.weights[:, j].double().numpy() + float(fit.bias[j]) - p.y[rows, j]
+        assert float(fit.train_mse[j]) == pytest.approx(float(np.mean(r**2)), rel=1e-6)
