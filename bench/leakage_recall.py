@@ -77,13 +77,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--noise", type=float, default=1.0, help="std of the noise of noisy copies (pixels 0..16)")
     parser.add_argument("--root", type=Path, default=None, help="lake root (default: a temporary directory)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trainer", default="digits_converged", help="trainer config group (default: dm run's)")
     args = parser.parse_args(argv)
     root = args.root or Path(tempfile.mkdtemp(prefix="dm_leakage_"))
     root.mkdir(parents=True, exist_ok=True)
     npz = root / "digits_leaky.npz"
     targets, sources, exact = plant_copies(npz, args.planted, args.noise, args.seed)
     cfg = load_config(["dataset=npz", f"dataset.path={npz}", f"subsets.num_models={args.models}",
-                       f"lake.root={root}", "lake.experiment=leakage"])
+                       f"trainer={args.trainer}", f"lake.root={root}", "lake.experiment=leakage"])
     start = time.perf_counter()
     run_train(cfg)
     lake = Lake.open(experiment_root(cfg))
