@@ -30,6 +30,19 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return _pearson(rankdata(x), rankdata(y))
 
 
+def per_target_spearman(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """float [n]: Spearman, over the valid rows of each column, of x against y ([m, n] each); NaN where undefined."""
+    return np.array([spearman(x[v, j], y[v, j]) for j, v in enumerate(valid.T)])
+
+
+def eq10_mse(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> tuple[float, int]:
+    """Eq. 10, (1/2n) Σ_j mean_i (x_ij - y_ij)^2 over the valid rows of each column; returns (value, n columns)."""
+    counts = valid.sum(axis=0)
+    seen = counts > 0
+    sq = np.where(valid, (x - y) ** 2, 0.0).sum(axis=0)
+    return (float(0.5 * (sq[seen] / counts[seen]).mean()) if seen.any() else float("nan")), int(seen.sum())
+
+
 def split_metrics(preds: SplitPredictions) -> list[dict]:
     """Metric rows of one split.
 
@@ -38,17 +51,14 @@ def split_metrics(preds: SplitPredictions) -> list[dict]:
     pearson / spearman: pooled over every valid (model, target) pair; n = pairs.
     mse: eq. 10, (1/2n) Σ_j mean_i (predicted_ij - actual_ij)^2, in squared margin units; n = targets.
     """
-    per_target = np.array([spearman(preds.predicted[v, j], preds.actual[v, j]) for j, v in enumerate(preds.valid.T)])
+    per_target = per_target_spearman(preds.predicted, preds.actual, preds.valid)
     defined = ~np.isnan(per_target)
-    counts = preds.valid.sum(axis=0)
-    seen = counts > 0
-    sq = np.where(preds.valid, (preds.predicted - preds.actual) ** 2, 0.0).sum(axis=0)
     pred, act = preds.predicted[preds.valid], preds.actual[preds.valid]
     rows = [
         ("lds", float(per_target[defined].mean()) if defined.any() else float("nan"), int(defined.sum())),
         ("pearson", _pearson(pred, act), int(len(pred))),
         ("spearman", spearman(pred, act), int(len(pred))),
-        ("mse", float(0.5 * (sq[seen] / counts[seen]).mean()) if seen.any() else float("nan"), int(seen.sum())),
+        ("mse", *eq10_mse(preds.predicted, preds.actual, preds.valid)),
     ]
     return [{"metric": m, "value": v, "n": n, "split": preds.split} for m, v, n in rows]
 

@@ -14,21 +14,21 @@ over the same (model, target) pairs as the held-out predictions (train targets: 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from omegaconf import DictConfig
 
-from dm.analyze.views.evaluate import METRICS_SCHEMA, spearman
+from dm.analyze.views.evaluate import METRICS_SCHEMA, eq10_mse, per_target_spearman
 from dm.analyze.views.predictions import SplitPredictions
 from dm.lake.atomic import write_atomic
 from dm.lake.bits import unpack_masks
 from dm.lake.store import Lake
+from dm.train.subsets import splitmix64
 
 _REPLICATE_KEY = np.uint64(0x5EED_0002)  # seed of the second draw = splitmix64(seed ^ key), 63 bits
 
 
 def replicate_seeds(seeds: np.ndarray) -> np.ndarray:
     """int64 [M]: another init / batch-order seed for each model seed (deterministic, distinct)."""
-    from dm.train.subsets import splitmix64
-
     mixed = splitmix64(np.asarray(seeds, np.int64).astype(np.uint64) ^ _REPLICATE_KEY)
     return (mixed & np.uint64((1 << 63) - 1)).astype(np.int64)
 
@@ -57,15 +57,12 @@ def noise_metrics(preds: SplitPredictions, replicate: np.ndarray) -> list[dict]:
     """opt and seed_reliability rows of one split; `replicate` [k, n_split] margins of the first k held-out
     models' second draws (k <= len(preds.model_ids)). n = targets where the metric is defined."""
     k = replicate.shape[0]
-    f1, f2 = preds.actual[:k], replicate[:, preds.example_ids]
-    valid = preds.valid[:k]
-    rel = np.array([spearman(f1[v, j], f2[v, j]) for j, v in enumerate(valid.T)])
-    counts = valid.sum(axis=0)
-    seen = counts > 0
-    half_sq = np.where(valid, (f1 - f2) ** 2 / 2, 0.0).sum(axis=0)
+    f1, f2, valid = preds.actual[:k], replicate[:, preds.example_ids], preds.valid[:k]
+    rel = per_target_spearman(f1, f2, valid)
     defined = ~np.isnan(rel)
+    mse, seen = eq10_mse(f1, f2, valid)  # E(f1 - f2)^2 = 2 Var[f | S]: OPT is half of it
     rows = [
-        ("opt", float(0.5 * (half_sq[seen] / counts[seen]).mean()) if seen.any() else float("nan"), int(seen.sum())),
+        ("opt", mse / 2, seen),
         ("seed_reliability", float(rel[defined].mean()) if defined.any() else float("nan"), int(defined.sum())),
     ]
     return [{"metric": m, "value": v, "n": n, "split": preds.split} for m, v, n in rows]
@@ -73,8 +70,6 @@ def noise_metrics(preds: SplitPredictions, replicate: np.ndarray) -> list[dict]:
 
 def evaluate_seed_noise(cfg: DictConfig, lake: Lake, preds: list[SplitPredictions], models: int) -> list[dict]:
     """Train second draws of up to `models` held-out models and write eval/metrics/seed_noise.parquet."""
-    import pyarrow as pa
-
     model_ids = preds[0].model_ids[:models]
     replicate = train_replicates(cfg, lake, model_ids)
     rows = [row for p in preds for row in noise_metrics(p, replicate[p.split])]
