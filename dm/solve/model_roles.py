@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dm.train.subsets import splitmix64
+from dm.ids import role_uniforms
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def assign_roles(model_ids: np.ndarray, test_fraction: float, val_fraction: floa
     test_fraction of all models are held out; val_fraction of the remaining ones validate λ.
     """
     ids = np.sort(np.asarray(model_ids, dtype=np.int64))
-    u = (splitmix64(splitmix64(np.uint64(seed)) ^ ids.astype(np.uint64)) >> np.uint64(11)).astype(np.float64) / 2**53
+    u = role_uniforms(seed, ids)
     test = u < test_fraction
     val = ~test & (u < test_fraction + (1 - test_fraction) * val_fraction)
     roles = ModelRoles(ids[~test & ~val], ids[val], ids[test])

@@ -4,6 +4,9 @@ Subsets, seeds, batch orders and model roles define a lake: a change here would 
 to resume (or silently mix two definitions). Do not update these numbers; if a test fails, the refactor is wrong.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,8 +14,8 @@ from dm.analyze.baselines.checkpoints import reference_seeds
 from dm.analyze.baselines.random_order import RandomRanker
 from dm.analyze.experiments.retrain import Retrainer
 from dm.analyze.views.seed_noise import replicate_seeds
+from dm.ids import batch_order, members_of, model_seeds, splitmix64, subset_masks, subset_size
 from dm.solve.model_roles import assign_roles
-from dm.train.subsets import batch_order, members_of, model_seeds, splitmix64, subset_masks, subset_size
 
 D = 37  # training-set size of the golden subsets
 
@@ -94,3 +97,13 @@ def test_random_ranker_order_golden():
     assert np.argsort(-test_scores, axis=1, kind="stable").tolist() == GOLDEN_RANDOM_TEST
     train_scores = ranker.scores("train", np.array([1]))
     assert np.argsort(-train_scores, axis=1, kind="stable").tolist() == GOLDEN_RANDOM_TRAIN
+
+
+def test_ids_is_a_leaf_and_the_trainer_uses_it():
+    code = ("import sys, dm.ids; mods = sorted(m for m in sys.modules if m.startswith(('dm.', 'torch', 'omegaconf')));"
+            "print(mods)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "['dm.ids']"
+    import dm.ids
+    import dm.train.subsets
+    assert dm.train.subsets.subset_masks is dm.ids.subset_masks and dm.train.subsets.batch_order is dm.ids.batch_order

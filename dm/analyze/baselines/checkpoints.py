@@ -19,10 +19,10 @@ from torch import nn
 
 from dm.data.augment import augment_batch
 from dm.data.prepare import ResidentData
+from dm.ids import REFERENCE_SALT, batch_order, seed_stream
 from dm.models.networks import build_network
 from dm.models.optim import make_optimizer
 from dm.train.group import init_networks
-from dm.train.subsets import batch_order, splitmix64
 
 
 @dataclass
@@ -38,8 +38,7 @@ class CheckpointedModel:
 
 def reference_seeds(seed: int, count: int) -> np.ndarray:
     """int64 [count]: seeds of the reference models, distinct from any subset model's seed stream."""
-    mixed = splitmix64(splitmix64(np.uint64(seed) ^ np.uint64(0x5EF0)) ^ np.arange(count, dtype=np.uint64))
-    return (mixed & np.uint64((1 << 63) - 1)).astype(np.int64)
+    return seed_stream(seed, REFERENCE_SALT, count)
 
 
 def train_reference_models(cfg: DictConfig, data: ResidentData, seeds: np.ndarray) -> list[CheckpointedModel]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dm.train.subsets import splitmix64
+from dm.ids import ranking_uniforms
 
 
 class RandomRanker:
@@ -22,9 +22,7 @@ class RandomRanker:
         """float32 [len(ids), d]: uniform [0, 1) per (target, train example), +1 for the target's class."""
         ids = np.asarray(ids, np.int64)
         d = len(self.labels["train"])
-        salt = np.uint64(self.seed * 2 + (split == "train"))
-        keys = splitmix64(splitmix64(salt ^ ids.astype(np.uint64))[:, None] ^ np.arange(d, dtype=np.uint64)[None, :])
-        uniform = (keys >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        uniform = ranking_uniforms(self.seed, split == "train", ids, d)
         if self.same_class:
             uniform += self.labels[split][ids][:, None] == self.labels["train"][None, :]
         return uniform.astype(np.float32)

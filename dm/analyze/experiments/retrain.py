@@ -35,10 +35,10 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from dm.data.prepare import ResidentData
+from dm.ids import RETRAIN_SALT, seed_stream
 from dm.models.networks import build_network
 from dm.train.group import GroupResult, evaluate_group
 from dm.train.runner import train_models
-from dm.train.subsets import splitmix64
 
 CACHE_SCHEMA = pa.schema([
     ("key", pa.string()),
@@ -107,8 +107,7 @@ class Retrainer:
 
     def replicate_seeds(self, count: int) -> np.ndarray:
         """int64 [count]: seed of replicate t, shared by every training set (common random numbers)."""
-        mixed = splitmix64(splitmix64(np.uint64(self.seed) ^ np.uint64(0xC0FFEE)) ^ np.arange(count, dtype=np.uint64))
-        return (mixed & np.uint64((1 << 63) - 1)).astype(np.int64)
+        return seed_stream(self.seed, RETRAIN_SALT, count)
 
     # ------------------------------------------------------------------ cache
     def _read_cache(self) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:

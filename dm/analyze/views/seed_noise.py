@@ -19,18 +19,15 @@ from omegaconf import DictConfig
 
 from dm.analyze.views.evaluate import METRICS_SCHEMA, eq10_mse, per_target_spearman
 from dm.analyze.views.predictions import SplitPredictions
+from dm.ids import second_seeds
 from dm.lake.atomic import write_atomic
 from dm.lake.bits import unpack_masks
 from dm.lake.store import Lake
-from dm.train.subsets import splitmix64
-
-_REPLICATE_KEY = np.uint64(0x5EED_0002)  # seed of the second draw = splitmix64(seed ^ key), 63 bits
 
 
 def replicate_seeds(seeds: np.ndarray) -> np.ndarray:
     """int64 [M]: another init / batch-order seed for each model seed (deterministic, distinct)."""
-    mixed = splitmix64(np.asarray(seeds, np.int64).astype(np.uint64) ^ _REPLICATE_KEY)
-    return (mixed & np.uint64((1 << 63) - 1)).astype(np.int64)
+    return second_seeds(seeds)
 
 
 def train_replicates(cfg: DictConfig, lake: Lake, model_ids: np.ndarray) -> dict[str, np.ndarray]:
