@@ -1,18 +1,24 @@
 """The `dm` command: a thin layer that composes the Hydra config and calls library functions.
 
     dm <command> [hydra overrides ...]      e.g.  dm train dataset=digits subsets.alpha=0.5 subsets.num_models=2000
+
+The whole config is composed and checked (dm.config) before the command runs, so a bad key or value fails in
+about a second. dm's own errors (dm.errors.DMError) print as one line with exit code 2; anything else is a bug
+and keeps its traceback; `--debug` or DM_DEBUG=1 shows tracebacks of dm's errors too. Command modules are imported
+only when their command runs: `dm sql` and `dm query` never import torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
-from dm.config.schema import ConfigError
-from dm.data.arrays import DataError
-from dm.lake.store import LakeError
+from omegaconf import DictConfig
+
+from dm.errors import DMError
 
 # command -> ("module:function", help). Each function takes (cfg, args) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,16 +41,19 @@ Every command takes Hydra overrides after its own options, e.g.
   dm query counterfactual --ids 3,17,42
   dm sql "SELECT count(*) FROM models"
 Config groups: dataset model trainer subsets lake fabric solve eval report experiment (see conf/).
+Errors print as one line; `dm --debug ...` or DM_DEBUG=1 shows the traceback.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dm", description="Datamodels: subset training, LASSO fits, SQL views.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of dm's errors (also DM_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         if name == "query":
             p.add_argument("name", help="view or macro name (see `dm query --list`)", nargs="?")
             p.add_argument("--list", action="store_true", help="list the views and macros")
@@ -66,6 +75,16 @@ def _resolve(target: str) -> Callable:
     return getattr(importlib.import_module(module), func)
 
 
+def compose_for(command: str, overrides: list[str]) -> DictConfig:
+    """The checked config a command runs with (`dm run` defaults to experiment=digits_default)."""
+    from dm.config.compose import load_config
+
+    overrides = list(overrides)
+    if command == "run" and not any(o.startswith(("experiment=", "+experiment=")) for o in overrides):
+        overrides.insert(0, "experiment=digits_default")  # the main job's embedded default
+    return load_config(overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
     if getattr(args, "name", None) and "=" in args.name:  # `dm query --list k=v`: the optional NAME took an override
@@ -76,14 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"dm {args.command}: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
         return 2
-    if args.command == "run" and not any(o.startswith(("experiment=", "+experiment=")) for o in overrides):
-        overrides.insert(0, "experiment=digits_default")  # the main job's embedded default
-    from dm.config.compose import load_config
-
     try:
-        cfg = load_config(overrides)
+        cfg = compose_for(args.command, overrides)
         return int(_resolve(COMMANDS[args.command][0])(cfg, args) or 0)
-    except (ConfigError, DataError, LakeError, ValueError) as err:
+    except DMError as err:
+        if args.debug or os.environ.get("DM_DEBUG", "") not in ("", "0"):
+            raise
         print(f"dm {args.command}: error: {err}", file=sys.stderr)
         return 2
 

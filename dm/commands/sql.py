@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from dm.analyze.views.named import NAMED_QUERIES, NamedQuery, plain_view_query
 from dm.analyze.views.readonly import check_read_only
+from dm.errors import UsageError
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake
 from dm.lake.views import build_views, query_files
@@ -67,7 +68,7 @@ def _emit(table: pa.Table, fmt: str, output: str | None, limit: int | None = Non
     """Write `table` as a text table (first `limit` rows), CSV, JSON records or Parquet to `output` or stdout."""
     if fmt == "parquet":
         if not output:
-            raise ValueError("--format parquet needs --output FILE")
+            raise UsageError("--format parquet needs --output FILE")
         import pyarrow.parquet as pq
 
         pq.write_table(table, output)
@@ -107,7 +108,7 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | N
     try:
         return con.sql(sql, params=params or None).to_arrow_table()
     except duckdb.Error as err:
-        raise ValueError(f"SQL failed: {str(err).splitlines()[0]}") from err
+        raise UsageError(f"SQL failed: {str(err).splitlines()[0]}") from err
 
 
 def _raw_params(args: argparse.Namespace) -> dict[str, str]:
@@ -115,11 +116,11 @@ def _raw_params(args: argparse.Namespace) -> dict[str, str]:
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--param expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
         raw[key.strip()] = value
     if args.ids is not None:
         if "ids" in raw:
-            raise ValueError("give the ids either as --ids or as --param ids=..., not both")
+            raise UsageError("give the ids either as --ids or as --param ids=..., not both")
         raw["ids"] = args.ids
     return raw
 
@@ -129,7 +130,7 @@ def _lookup(name: str, views: set[str]) -> NamedQuery:
         return NAMED_QUERIES[name]
     if name in views:
         return plain_view_query(name)
-    raise ValueError(f"no query or view named {name!r}; see `dm query --list`")
+    raise UsageError(f"no query or view named {name!r}; see `dm query --list`")
 
 
 def _list(views: set[str]) -> str:
@@ -154,7 +155,7 @@ def query_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
             print(_list(views))
             return 0
         if not args.name:
-            raise ValueError("name a query (see `dm query --list`)")
+            raise UsageError("name a query (see `dm query --list`)")
         query = _lookup(args.name, views)
         table = _run(con, query.sql, query.bind(_raw_params(args)))
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -11,9 +12,13 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dm.config.schema import ConfigError, DMConfig
+from dm.config.schema import MODEL_SCHEMAS, DMConfig
+from dm.errors import ConfigError
 
-ConfigStore.instance().store(name="dm_schema", node=DMConfig)
+_store = ConfigStore.instance()
+_store.store(name="dm_schema", node=DMConfig)
+for _name, _schema in MODEL_SCHEMAS.items():
+    _store.store(group="model", name=f"{_name}_schema", node=_schema)
 
 
 def config_dir() -> Path:
@@ -34,6 +39,24 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), config_name: str = 
     except ConfigError:
         raise
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(str(err).splitlines()[0] if str(err) else repr(err)) from err
+        raise ConfigError(_one_line(err)) from err
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _one_line(err: Exception) -> str:
+    """Hydra's / OmegaConf's error as one line that names the key and, for unknown keys, the known ones."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)]
+    cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        known = cause.object_type if is_dataclass(cause.object_type) else None
+        what = str(cause).splitlines()[0]
+        if known is not None and "not in" in what:
+            group = cause.full_key.rpartition(".")[0] or "the root"
+            return f"unknown key {cause.full_key}; {group} takes: {', '.join(f.name for f in fields(known))}"
+        return f"{cause.full_key}: {what}"
+    if "Available options" in lines[-1] or any(line.startswith("Available options") for line in lines):
+        start = next(i for i, line in enumerate(lines) if line.startswith("Available options"))
+        options = [o for o in lines[start + 1:] if not o.startswith(("Config search path", "provider="))]
+        return f"{lines[0]}; available: {', '.join(o for o in options if not o.endswith('_schema'))}"
+    return lines[0]

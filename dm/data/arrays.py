@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dm.errors import DMError
 
-class DataError(ValueError):
+
+class DataError(DMError, ValueError):
     """Input data that cannot be used (missing files, wrong keys or shapes, bad values)."""
 
 

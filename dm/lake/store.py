@@ -20,12 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dm.errors import DMError
 from dm.lake import schema
 from dm.lake.bits import pack_masks, packed_width
 from dm.lake.layout import Layout
 
 
-class LakeError(RuntimeError):
+class LakeError(DMError, RuntimeError):
     """A lake that cannot be used as asked (missing, of another config, corrupt)."""
 
 

@@ -3,10 +3,14 @@ Fabric loop both wrap them, so a model trained either way has the same parameter
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
 from dm.data.prepare import DataInfo
+from dm.errors import ConfigError
 
 
 class SoftmaxRegression(nn.Module):
@@ -113,10 +117,18 @@ def build_network(name: str, info: DataInfo, hidden: int = 32, width: int = 64) 
     if name == "mlp":
         return MLP(in_features, hidden, info.num_classes)
     if not info.is_image:
-        raise ValueError(f"model {name} needs image data; {info.name} has features of shape {info.example_shape}")
+        raise ConfigError(f"model={name} needs image data; {info.name} has features of shape {info.example_shape}")
     channels = info.example_shape[-1]
     if name == "resnet9":
         return ResNet9(channels, info.num_classes, width)
     if name == "resnet18":
         return ResNet18(channels, info.num_classes, width)
     raise ValueError(f"unknown network {name!r}")
+
+
+def network_factory(model: Mapping[str, Any], info: DataInfo) -> Callable[[], nn.Module]:
+    """A function building a fresh network of the `model` config group (each model's group has only its own
+    sizes: hidden for mlp, width for the resnets). Plain values are read once: the function runs per model."""
+    name = str(model["name"])
+    sizes = {key: int(model[key]) for key in ("hidden", "width") if key in model}
+    return lambda: build_network(name, info, **sizes)

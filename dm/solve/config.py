@@ -7,6 +7,8 @@ from typing import Literal
 
 import torch
 
+from dm.config.solve import check_solver_knobs
+
 __all__ = ["SolveConfig"]
 
 
@@ -58,23 +60,4 @@ class SolveConfig:
     eval_batch_size: int = 2048
 
     def __post_init__(self) -> None:
-        if self.k_lambdas < 1:
-            raise ValueError(f"k_lambdas must be >= 1, got {self.k_lambdas}")
-        if not self.lambda_ratio > 1.0:
-            raise ValueError(f"lambda_ratio must be > 1 (λ_max / λ_min), got {self.lambda_ratio}")
-        if self.path_patience is not None and self.path_patience < 1:
-            raise ValueError(f"path_patience must be >= 1 or None, got {self.path_patience}")
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("batch_size and eval_batch_size must be >= 1")
-        if self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
-        if not (self.tol > 0 and self.path_tol > 0):
-            raise ValueError(f"tol and path_tol must be > 0, got {self.tol}, {self.path_tol}")
-        if self.checks_per_epoch < 1:
-            raise ValueError(f"checks_per_epoch must be >= 1, got {self.checks_per_epoch}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {self.dtype}")
-        if self.use_triton not in ("auto", True, False):
-            raise ValueError(f"use_triton must be 'auto', True or False, got {self.use_triton!r}")
+        check_solver_knobs(self)  # the rules of the `solve` config group (ConfigError, a ValueError)

@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from dm.errors import ConfigError
 from dm.lake.atomic import write_atomic
 from dm.lake.layout import Layout, experiment_root
 from dm.lake.store import Lake, LakeError, TargetBlock
@@ -57,7 +58,7 @@ def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
     try:
         return SolveConfig(**raw, device=str(device))
     except TypeError as err:
-        raise ValueError(f"solve: {err}") from err
+        raise ConfigError(f"solve: {err}") from err
 
 
 def block_path(root: Path, output: str, block: TargetBlock) -> Path:

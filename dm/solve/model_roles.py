@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dm.errors import ConfigError
 from dm.ids import role_uniforms
 
 
@@ -30,7 +31,7 @@ def assign_roles(model_ids: np.ndarray, test_fraction: float, val_fraction: floa
     roles = ModelRoles(ids[~test & ~val], ids[val], ids[test])
     for name in ("train", "val", "test"):
         if len(getattr(roles, name)) == 0 and (name != "test" or test_fraction > 0):
-            raise ValueError(
+            raise ConfigError(
                 f"the {name} split of {len(ids)} models is empty: train more models or change "
                 f"solve.{'test' if name == 'test' else 'val'}_fraction"
             )

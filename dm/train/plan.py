@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from dm.config.schema import model_identity
 from dm.data.prepare import DataInfo
 
 # trainer keys that do not change what a model computes (only speed or memory)
@@ -23,7 +24,7 @@ def experiment_identity(cfg: DictConfig, info: DataInfo) -> dict[str, Any]:
         "dataset_fingerprint": info.fingerprint,
         "alpha": float(cfg.subsets.alpha),
         "seed": int(cfg.subsets.seed),
-        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "model": model_identity(cfg.model),
         "trainer": trainer,
     }
 

@@ -21,7 +21,7 @@ from dm.data.prepare import load_resident, prepare, read_info
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake, PartResult
 from dm.lake.version import code_version
-from dm.models.networks import build_network
+from dm.models.networks import network_factory
 from dm.train.group import GroupResult, train_group
 from dm.train.linreg_group import train_linreg_group
 from dm.train.plan import chunks_to_train, experiment_identity, lake_shape, my_chunks
@@ -58,8 +58,7 @@ def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray, au
     eval_sets = {"test": (data.x_test, data.y_test), "train": (data.x_train, data.y_train)}
     if cfg.model.name == "linreg":
         return train_linreg_group(data.x_train, data.y_train, masks, cfg.model.ridge, eval_sets)
-    name, hidden, width = cfg.model.name, cfg.model.hidden, cfg.model.width  # plain values: built per model
-    factory = lambda: build_network(name, data.info, hidden, width)  # noqa: E731
+    factory = network_factory(cfg.model, data.info)
     return train_group(factory, data.x_train, data.y_train, masks, seeds, cfg.trainer, eval_sets, autocast)
 
 

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from dm.data.prepare import ResidentData
 from dm.models.module import MinNormRegressor, SubsetClassifier
-from dm.models.networks import build_network
+from dm.models.networks import network_factory
 from dm.models.outputs import correct_class_margin
 from dm.train.group import init_networks
 from dm.train.subsets import batch_order, members_of
@@ -64,8 +64,7 @@ def train_one(cfg: DictConfig, data: ResidentData, seed: int, mask: np.ndarray) 
         module.eval()
         with torch.no_grad():
             return module, {s: module(x).numpy() for s, x in (("test", data.x_test), ("train", data.x_train))}
-    name, hidden, width = cfg.model.name, cfg.model.hidden, cfg.model.width  # plain values: built per model
-    factory = lambda: build_network(name, data.info, hidden, width)  # noqa: E731
+    factory = network_factory(cfg.model, data.info)
     network = init_networks(factory, np.array([seed]))[0]
     batches = SubsetBatches(seed, mask, cfg.trainer.batch_size)
     module = SubsetClassifier(network, cfg.trainer, len(batches))

@@ -20,7 +20,7 @@ from torch import nn
 from dm.data.augment import augment_batch
 from dm.data.prepare import ResidentData
 from dm.ids import REFERENCE_SALT, batch_order, seed_stream
-from dm.models.networks import build_network
+from dm.models.networks import network_factory
 from dm.models.optim import make_optimizer
 from dm.train.group import init_networks
 
@@ -43,7 +43,7 @@ def reference_seeds(seed: int, count: int) -> np.ndarray:
 
 def train_reference_models(cfg: DictConfig, data: ResidentData, seeds: np.ndarray) -> list[CheckpointedModel]:
     """Train one network per seed on the whole training set (cfg.trainer settings), checkpointing every epoch."""
-    factory = lambda: build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width)  # noqa: E731
+    factory = network_factory(cfg.model, data.info)
     trainer = cfg.trainer
     d = len(data.y_train)
     members = np.arange(d, dtype=np.int64)[None, :]

@@ -20,6 +20,7 @@ from dm.analyze.baselines.representation import NearestNeighbourRanker
 from dm.analyze.baselines.tracin import TracInRanker
 from dm.analyze.baselines.weights import DatamodelWeights
 from dm.data.prepare import ResidentData
+from dm.errors import ConfigError
 from dm.lake.store import Lake
 
 RANKER_NAMES = ("datamodels", "influence", "nearest", "tracin", "random")
@@ -51,7 +52,7 @@ class RankerFactory:
     def _build(self, name: str, opts: dict[str, Any]) -> Ranker:
         if name == "datamodels":
             if self.weights is None:
-                raise ValueError("the datamodels ranker needs weights (run `dm fit`, or eval.weights=lasso)")
+                raise ConfigError("the datamodels ranker needs weights (run `dm fit`, or eval.weights=lasso)")
             return DatamodelRanker(self.weights)
         if name == "influence":
             return InfluenceRanker(self.lake, **opts)

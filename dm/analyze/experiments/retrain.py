@@ -34,9 +34,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from dm.config.schema import model_identity
 from dm.data.prepare import ResidentData
 from dm.ids import RETRAIN_SALT, seed_stream
-from dm.models.networks import build_network
+from dm.models.networks import network_factory
 from dm.train.group import GroupResult, evaluate_group
 from dm.train.runner import train_models
 
@@ -101,7 +102,7 @@ class Retrainer:
     @property
     def context(self) -> str:
         """What besides the training set determines a model (hashed into cache keys)."""
-        parts = {"trainer": OmegaConf.to_container(self.cfg.trainer), "model": OmegaConf.to_container(self.cfg.model),
+        parts = {"trainer": OmegaConf.to_container(self.cfg.trainer), "model": model_identity(self.cfg.model),
                  "data": self.data.info.fingerprint, "seed": self.seed}
         return json.dumps(parts, sort_keys=True)
 
@@ -211,7 +212,7 @@ class Retrainer:
 
 def group_logits(cfg: DictConfig, data: ResidentData, result: GroupResult, x: torch.Tensor) -> np.ndarray:
     """float32 [M, n, classes]: logits of the M trained models of `result` on x [n, ...] (eval mode, TTA as trained)."""
-    base = build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width).to("meta").eval()
+    base = network_factory(cfg.model, data.info)().to("meta").eval()
 
     def one(p: dict, b: dict, xb: torch.Tensor) -> torch.Tensor:
         return functional_call(base, (p, b), (xb,))

@@ -40,6 +40,7 @@ from dm.analyze.experiments.guided_search import (
 from dm.analyze.experiments.results import ResultStore
 from dm.analyze.experiments.retrain import Request, Retrainer
 from dm.analyze.experiments.targets import balanced_sample
+from dm.config.schema import model_identity
 from dm.data.prepare import load_resident
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake, LakeError
@@ -88,7 +89,7 @@ def run_experiments(cfg: DictConfig, lake_root: Path | str | None = None, weight
     factory = RankerFactory(cfg, lake, data, weights, ecfg.rankers, ecfg.seed)
     common = {"seed": ecfg.seed, "targets": targets.tolist(), "replicates": ecfg.replicates,
               "control_replicates": ecfg.control_replicates, "rankers": ecfg.rankers,
-              "trainer": OmegaConf.to_container(cfg.trainer), "model": OmegaConf.to_container(cfg.model),
+              "trainer": OmegaConf.to_container(cfg.trainer), "model": model_identity(cfg.model),
               "lake": lake.meta["identity"], "n_models": int(len(lake.committed_ids())), "weights": weights.digest()}
     sections = ecfg.to_dict()
     configs = {name: {**common, name: sections[name]} for name in ("counterfactual", "support", "mislabel")}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dm.errors import UsageError
+
 KINDS = ("int", "float", "str", "ids")
 
 
@@ -37,13 +39,13 @@ class NamedQuery:
         unknown = sorted(set(raw) - set(declared))
         if unknown:
             accepted = ", ".join(declared) or "none"
-            raise ValueError(f"query {self.name!r} has no parameter {', '.join(unknown)} (accepted: {accepted})")
+            raise UsageError(f"query {self.name!r} has no parameter {', '.join(unknown)} (accepted: {accepted})")
         values = {}
         for p in self.params:
             if p.name in raw:
                 values[p.name] = convert(p, raw[p.name])
             elif p.required:
-                raise ValueError(f"query {self.name!r} needs --param {p.name}=... ({p.help})")
+                raise UsageError(f"query {self.name!r} needs --param {p.name}=... ({p.help})")
             else:
                 values[p.name] = p.default
         return values
@@ -60,11 +62,11 @@ def convert(param: Param, text: str) -> object:
             items = [t.strip() for t in text.split(",") if t.strip()]
             ids = [int(t) for t in items]
             if any(i < 0 or i >= 2**31 for i in ids):
-                raise ValueError("ids must be non-negative 32-bit integers")
+                raise UsageError("ids must be non-negative 32-bit integers")
             return ids
         return text
     except ValueError as err:
-        raise ValueError(f"parameter {param.name} must be {param.kind} ({param.help}); got {text!r}") from err
+        raise UsageError(f"parameter {param.name} must be {param.kind} ({param.help}); got {text!r}") from err
 
 
 SPLIT = Param("split", "str", "'train' or 'test' (default: both)")
@@ -148,5 +150,5 @@ def plain_view_query(view: str) -> NamedQuery:
     """`SELECT * FROM <view>` for a view without an entry above; `view` must come from the catalog or
     queries/ file names (never from user input), and is checked to be a plain identifier anyway."""
     if not view.isidentifier():
-        raise ValueError(f"not a view name: {view!r}")
+        raise UsageError(f"not a view name: {view!r}")
     return NamedQuery(view, f"all rows of the {view} view", f'SELECT * FROM "{view}"')

@@ -13,10 +13,12 @@ import re
 
 import duckdb
 
+from dm.errors import DMError
+
 ALLOWED = "SELECT / WITH / FROM / VALUES / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN SELECT"
 
 
-class ReadOnlyError(ValueError):
+class ReadOnlyError(DMError, ValueError):
     """A statement that `dm sql` refuses to run."""
 
 

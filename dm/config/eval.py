@@ -1,0 +1,110 @@
+"""The `eval` config group, typed and checked (conf/eval/default.yaml documents every key).
+
+These dataclasses are also the group's Hydra schema (dm.config.schema), so a bad key or value fails when the
+config is composed, before any command runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dm.errors import ConfigError
+
+RANKERS = ("datamodels", "influence", "nearest", "tracin", "random")
+REMOVED = ("top", "bottom", "random")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"eval: {message}")
+
+
+def _ks(ks: list[int], name: str) -> tuple[int, ...]:
+    _require(len(ks) > 0 and all(int(k) >= 1 for k in ks), f"{name} must be a non-empty list of k >= 1")
+    return tuple(sorted({int(k) for k in ks}))
+
+
+@dataclass
+class CounterfactualConfig:
+    enabled: bool = True
+    ks: tuple[int, ...] = (10, 40, 160)
+    removed: tuple[str, ...] = REMOVED
+    random_pool: str = "same_class"
+
+    def __post_init__(self) -> None:
+        self.ks = _ks(list(self.ks), "counterfactual.ks")
+        _require(set(self.removed) <= set(REMOVED) and self.removed, f"counterfactual.removed must be within {REMOVED}")
+        _require(self.random_pool in ("same_class", "all"), "counterfactual.random_pool must be same_class or all")
+
+
+@dataclass
+class SupportConfig:
+    enabled: bool = True
+    ks: tuple[int, ...] = (10, 20, 40, 80, 160, 320)
+    rankers: tuple[str, ...] = RANKERS
+    slack: float = 1.2
+    verify: bool = True
+    verify_round: int = 0  # 0: verify exactly ⌈slack·k̂⌉; n > 0: round it up to a grid of n sizes per octave
+
+    def __post_init__(self) -> None:
+        self.ks = _ks(list(self.ks), "support.ks")
+        _require(self.verify_round >= 0, "verify_round must be >= 0")
+        _require(set(self.rankers) <= set(RANKERS), f"rankers must be within {RANKERS}, got {list(self.rankers)}")
+        _require(self.slack >= 1.0, f"slack={self.slack} must be >= 1")
+
+
+@dataclass
+class EvalConfig:
+    """Typed view of cfg.eval; `to_dict` gives the JSON that keys the results."""
+
+    seed: int = 0
+    weights: str = "lake"
+    targets: int = 20
+    replicates: int = 5
+    control_replicates: int = 20
+    seed_noise_models: int = 500  # held-out models trained again with another seed (OPT, seed reliability); 0: skip
+    counterfactual: CounterfactualConfig = field(default_factory=CounterfactualConfig)
+    support: SupportConfig = field(default_factory=SupportConfig)
+    mislabel: SupportConfig = field(
+        default_factory=lambda: SupportConfig(ks=(4, 8, 16, 32, 64), rankers=("datamodels",)))
+    rankers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(self.weights in ("lake", "lasso"), f"weights={self.weights!r} must be lake or lasso")
+        _require(self.targets >= 1, "targets must be >= 1")
+        _require(self.replicates >= 1 and self.control_replicates >= 1, "replicates must be >= 1")
+        _require(self.seed_noise_models >= 0, "seed_noise_models must be >= 0")
+        _require(set(self.rankers) <= set(RANKERS), f"rankers settings only for {RANKERS}")
+
+    def ranker(self, name: str) -> dict[str, Any]:
+        return dict(self.rankers.get(name, {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            is_section = hasattr(value, "__dataclass_fields__")
+            out[f.name] = {g.name: getattr(value, g.name) for g in fields(value)} if is_section else value
+        return out
+
+    @classmethod
+    def from_cfg(cls, cfg: DictConfig | dict[str, Any]) -> EvalConfig:
+        """Build from `cfg.eval` (a DictConfig or plain dict); unknown keys raise ConfigError."""
+        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        _require(not unknown, f"unknown keys {unknown}; known: {sorted(known)}")
+        sections = {"counterfactual": CounterfactualConfig, "support": SupportConfig, "mislabel": SupportConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in sections:
+                section = sections[key]
+                allowed = {f.name for f in fields(section)}
+                bad = sorted(set(value) - allowed)
+                _require(not bad, f"unknown keys {bad} in {key}; known: {sorted(allowed)}")
+                kwargs[key] = section(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
