@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -58,5 +59,8 @@ def _one_line(err: Exception) -> str:
     if "Available options" in lines[-1] or any(line.startswith("Available options") for line in lines):
         start = next(i for i, line in enumerate(lines) if line.startswith("Available options"))
         options = [o for o in lines[start + 1:] if not o.startswith(("Config search path", "provider="))]
-        return f"{lines[0]}; available: {', '.join(o for o in options if not o.endswith('_schema'))}"
+        available = ", ".join(o for o in options if not o.endswith("_schema"))
+        missing = re.search(r"Could not find '(.+)/([^/']+)'", lines[0])
+        what = f"{missing[1]}={missing[2]} is not an option" if missing else lines[0]
+        return f"{what}; available: {available}"
     return lines[0]
