@@ -5,8 +5,8 @@ config is composed, before any command runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -56,6 +56,47 @@ class SupportConfig:
 
 
 @dataclass
+class InfluenceOptions:
+    output: str = "margin"  # margin | correct (the paper's eq. 15 uses correctness)
+
+    def __post_init__(self) -> None:
+        _require(self.output in ("margin", "correct"), f"rankers.influence.output={self.output!r}: margin or correct")
+
+
+@dataclass
+class NearestOptions:
+    models: int = 1  # reference models trained on the full set (cosine similarities are averaged)
+    same_label: bool = True  # other-label training examples ranked after all same-label ones
+
+    def __post_init__(self) -> None:
+        _require(self.models >= 1, "rankers.nearest.models must be >= 1")
+
+
+@dataclass
+class TracInOptions:
+    models: int = 3  # reference models; one checkpoint per epoch, weighted by that epoch's mean lr
+    last_layer: bool = False  # gradients of the last linear layer only (for large networks)
+
+    def __post_init__(self) -> None:
+        _require(self.models >= 1, "rankers.tracin.models must be >= 1")
+
+
+@dataclass
+class RandomOptions:
+    same_class: bool = True  # the target's class first (paper F.3.1)
+
+
+@dataclass
+class RankerOptions:
+    """Options of the rankers that have any (`datamodels` has none)."""
+
+    influence: InfluenceOptions = field(default_factory=InfluenceOptions)
+    nearest: NearestOptions = field(default_factory=NearestOptions)
+    tracin: TracInOptions = field(default_factory=TracInOptions)
+    random: RandomOptions = field(default_factory=RandomOptions)
+
+
+@dataclass
 class EvalConfig:
     """Typed view of cfg.eval; `to_dict` gives the JSON that keys the results."""
 
@@ -69,42 +110,38 @@ class EvalConfig:
     support: SupportConfig = field(default_factory=SupportConfig)
     mislabel: SupportConfig = field(
         default_factory=lambda: SupportConfig(ks=(4, 8, 16, 32, 64), rankers=("datamodels",)))
-    rankers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rankers: RankerOptions = field(default_factory=RankerOptions)
 
     def __post_init__(self) -> None:
         _require(self.weights in ("lake", "lasso"), f"weights={self.weights!r} must be lake or lasso")
         _require(self.targets >= 1, "targets must be >= 1")
         _require(self.replicates >= 1 and self.control_replicates >= 1, "replicates must be >= 1")
         _require(self.seed_noise_models >= 0, "seed_noise_models must be >= 0")
-        _require(set(self.rankers) <= set(RANKERS), f"rankers settings only for {RANKERS}")
 
-    def ranker(self, name: str) -> dict[str, Any]:
-        return dict(self.rankers.get(name, {}))
+    def ranker_options(self) -> dict[str, dict[str, Any]]:
+        """ranker name -> its options (what dm.analyze.baselines.RankerFactory takes)."""
+        return asdict(self.rankers)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            is_section = hasattr(value, "__dataclass_fields__")
-            out[f.name] = {g.name: getattr(value, g.name) for g in fields(value)} if is_section else value
-        return out
+        return asdict(self)
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig | dict[str, Any]) -> EvalConfig:
         """Build from `cfg.eval` (a DictConfig or plain dict); unknown keys raise ConfigError."""
         raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        _require(not unknown, f"unknown keys {unknown}; known: {sorted(known)}")
-        sections = {"counterfactual": CounterfactualConfig, "support": SupportConfig, "mislabel": SupportConfig}
-        kwargs: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key in sections:
-                section = sections[key]
-                allowed = {f.name for f in fields(section)}
-                bad = sorted(set(value) - allowed)
-                _require(not bad, f"unknown keys {bad} in {key}; known: {sorted(allowed)}")
-                kwargs[key] = section(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
+        return _from_dict(cls, raw, "eval")
+
+
+def _from_dict(cls: type, raw: dict[str, Any], where: str) -> Any:
+    """`cls(**raw)` with nested dataclass sections built the same way and lists made tuples."""
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    _require(not unknown, f"unknown keys {unknown} in {where}; known: {sorted(known)}")
+    kwargs = {}
+    for key, value in raw.items():
+        if is_dataclass(hints[key]):
+            kwargs[key] = _from_dict(hints[key], dict(value), f"{where}.{key}")
+        else:
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)

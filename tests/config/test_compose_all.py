@@ -82,6 +82,9 @@ def test_lake_identity_of_the_model_keeps_its_form_from_before_per_model_schemas
         ("eval.support.ks=[0]", "support.ks"),
         ("eval.counterfactual.removed=[middle]", "counterfactual.removed"),
         ("eval.weights=oracle", "weights"),
+        ("eval.rankers.influence.output=grad", "rankers.influence.output"),
+        ("eval.rankers.tracin.models=0", "rankers.tracin.models"),
+        ("eval.rankers.trak.models=1", "eval.rankers.trak"),
         ("report.whatever=2", "report.whatever"),
         ("report.dpi=5", "report.dpi"),
         ("model=resnet9 model.width=0", "model.width"),
@@ -113,3 +116,12 @@ def test_yaml_defaults_are_the_dataclass_defaults(compose):
     assert OmegaConf.to_object(cfg.report) == ReportSettings()
     solve = OmegaConf.to_object(cfg.solve)
     assert solve == SolveSettings()
+
+
+def test_eval_from_a_plain_dict_equals_the_composed_group(compose):
+    cfg = compose("eval.rankers.tracin.models=1", "eval.support.ks=[40,10]")
+    ecfg = EvalConfig.from_cfg(cfg.eval)
+    assert ecfg.to_dict() == EvalConfig.from_cfg(OmegaConf.to_container(cfg.eval)).to_dict()
+    assert ecfg.support.ks == (10, 40) and ecfg.ranker_options()["tracin"] == {"models": 1, "last_layer": False}
+    with pytest.raises(ConfigError, match=r"unknown keys \['x'\] in eval.rankers.nearest"):
+        EvalConfig.from_cfg({"rankers": {"nearest": {"x": 1}}})

@@ -86,9 +86,9 @@ def run_experiments(cfg: DictConfig, lake_root: Path | str | None = None, weight
         weights = fit_lasso_weights(lake, "test", targets)
     store = ResultStore(root)
     retrainer = Retrainer(cfg, data, store.root / "retrains", ecfg.seed, progress)
-    factory = RankerFactory(cfg, lake, data, weights, ecfg.rankers, ecfg.seed)
+    factory = RankerFactory(cfg, lake, data, weights, ecfg.ranker_options(), ecfg.seed)
     common = {"seed": ecfg.seed, "targets": targets.tolist(), "replicates": ecfg.replicates,
-              "control_replicates": ecfg.control_replicates, "rankers": ecfg.rankers,
+              "control_replicates": ecfg.control_replicates, "rankers": ecfg.ranker_options(),
               "trainer": OmegaConf.to_container(cfg.trainer), "model": model_identity(cfg.model),
               "lake": lake.meta["identity"], "n_models": int(len(lake.committed_ids())), "weights": weights.digest()}
     sections = ecfg.to_dict()
