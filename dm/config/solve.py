@@ -25,7 +25,8 @@ def check_solver_knobs(c: Any) -> None:
     _require(c.lambda_ratio > 1.0, f"lambda_ratio={c.lambda_ratio} must be > 1 (λ_max / λ_min)")
     _require(c.path_patience is None or c.path_patience >= 1,
              f"path_patience={c.path_patience} must be >= 1 or null (walk the whole path)")
-    _require(c.batch_size >= 1 and c.eval_batch_size >= 1, "batch_size and solve.eval_batch_size must be >= 1")
+    _require(c.batch_size >= 1, f"batch_size={c.batch_size} must be >= 1")
+    _require(getattr(c, "eval_batch_size", 1) >= 1, "eval_batch_size must be >= 1")
     _require(c.max_epochs >= 1, f"max_epochs={c.max_epochs} must be >= 1")
     _require(c.tol > 0 and c.path_tol > 0, f"tol={c.tol} and solve.path_tol={c.path_tol} must be > 0")
     _require(c.checks_per_epoch >= 1, f"checks_per_epoch={c.checks_per_epoch} must be >= 1")
@@ -38,8 +39,11 @@ def check_solver_knobs(c: Any) -> None:
 
 @dataclass
 class SolveSettings:
-    """Knobs of `dm fit`: the solver's (documented on :class:`dm.solve.config.SolveConfig`) plus how the lake's
-    models are split and how the work is run."""
+    """Knobs of `dm fit`: the solver's (documented on :class:`dm.solve.config.SolveConfig`; its eval_batch_size
+    only sets memory use and is left at its default) plus how the lake's models are split and how the work is run.
+
+    The fields are the keys of conf/solve/saga.yaml, which `dm fit` records in fit.json: a new field changes the
+    recorded identity, and an existing fit is then refused until rerun with solve.overwrite=true."""
 
     k_lambdas: int = 20
     lambda_ratio: float = 100.0
@@ -54,7 +58,6 @@ class SolveSettings:
     dtype: str = "float32"
     use_triton: Any = "auto"  # auto | true | false
     seed: int = 0
-    eval_batch_size: int = 2048
     test_fraction: float = 0.1  # models held out for `dm eval` (by a hash of model_id), never fitted
     split_seed: int = 0  # seed of that hash (dm.ids.role_uniforms)
     blocks_per_call: int = 0  # target blocks solved together by one rank (0 = all of its blocks at once)

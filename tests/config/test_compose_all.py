@@ -4,6 +4,7 @@ and the classes their packages use agree."""
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -97,16 +98,29 @@ def test_bad_values_of_the_typed_groups_fail_when_composed(compose, override, ke
 
 def test_solve_group_and_solver_dataclass_agree():
     lake_only = {"test_fraction", "split_seed", "blocks_per_call", "overwrite"}
-    assert {f.name for f in fields(SolveSettings)} - lake_only == {f.name for f in fields(SolveConfig)} - {"device"}
+    library_only = {"device", "eval_batch_size"}
+    assert {f.name for f in fields(SolveSettings)} - lake_only == {f.name for f in fields(SolveConfig)} - library_only
     defaults = SolveSettings()
     for f in fields(SolveConfig):
-        if f.name not in ("device", "dtype"):
+        if f.name not in ("device", "dtype", "eval_batch_size"):
             assert getattr(defaults, f.name) == getattr(SolveConfig(), f.name), f.name
     assert SolveConfig().dtype == getattr(torch, defaults.dtype)
     with pytest.raises(ConfigError, match="lambda_ratio"):  # the same rule through the library API
         SolveConfig(lambda_ratio=0.5)
     with pytest.raises(ConfigError, match="dtype"):
         SolveConfig(dtype=torch.float16)
+
+
+def test_recorded_identities_keep_their_form(compose):
+    """fit.json records the solve group as composed; before the group was typed it was exactly the yaml's keys.
+    Keeping that form lets existing fits resume."""
+    from dm.solve.lake_fit import fit_identity
+    from dm.solve.model_roles import assign_roles
+
+    yaml = OmegaConf.to_container(OmegaConf.load(CONF / "solve" / "saga.yaml"))
+    cfg = compose()
+    recorded = fit_identity(cfg, assign_roles(np.arange(50), 0.1, 0.1, 0))["solve"]
+    assert recorded == {k: v for k, v in yaml.items() if k not in ("blocks_per_call", "overwrite")}
 
 
 def test_yaml_defaults_are_the_dataclass_defaults(compose):
