@@ -11,15 +11,16 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from dm.config.schema import MODEL_SCHEMAS, DMConfig
+from dm.config.schema import OPTION_SCHEMAS, DMConfig
 from dm.errors import ConfigError
 
 _store = ConfigStore.instance()
 _store.store(name="dm_schema", node=DMConfig)
-for _name, _schema in MODEL_SCHEMAS.items():
-    _store.store(group="model", name=f"{_name}_schema", node=_schema)
+for _group, _options in OPTION_SCHEMAS.items():
+    for _name, _schema in _options.items():
+        _store.store(group=_group, name=f"{_name}_schema", node=_schema)
 
 
 def config_dir() -> Path:
@@ -48,7 +49,9 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), config_name: str = 
 def _one_line(err: Exception) -> str:
     """Hydra's / OmegaConf's error as one line that names the key and, for unknown keys, the known ones."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)]
-    cause = err.__cause__
+    cause = err if getattr(err, "full_key", None) else err.__cause__
+    if isinstance(cause, MissingMandatoryValue):
+        return f"{cause.full_key} is required: give {cause.full_key}=..."
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         known = cause.object_type if is_dataclass(cause.object_type) else None
         what = str(cause).splitlines()[0]
@@ -56,7 +59,7 @@ def _one_line(err: Exception) -> str:
             group = cause.full_key.rpartition(".")[0] or "the root"
             return f"unknown key {cause.full_key}; {group} takes: {', '.join(f.name for f in fields(known))}"
         return f"{cause.full_key}: {what}"
-    if "Available options" in lines[-1] or any(line.startswith("Available options") for line in lines):
+    if any(line.startswith("Available options") for line in lines):
         start = next(i for i, line in enumerate(lines) if line.startswith("Available options"))
         options = [o for o in lines[start + 1:] if not o.startswith(("Config search path", "provider="))]
         available = ", ".join(o for o in options if not o.endswith("_schema"))

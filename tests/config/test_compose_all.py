@@ -13,7 +13,7 @@ from dm.cli import COMMANDS, compose_for
 from dm.config.compose import config_dir
 from dm.config.eval import EvalConfig
 from dm.config.report import ReportSettings
-from dm.config.schema import MODEL_SCHEMAS, model_identity
+from dm.config.schema import OPTION_SCHEMAS, model_identity
 from dm.config.solve import SolveSettings
 from dm.errors import ConfigError
 from dm.solve.config import SolveConfig
@@ -37,7 +37,8 @@ def test_every_experiment_validates_for_every_command(experiment, command):
     typed = OmegaConf.to_object(cfg)  # every group as its dataclass, every __post_init__ check run
     assert isinstance(typed.solve, SolveSettings) and isinstance(typed.eval, EvalConfig)
     assert isinstance(typed.report, ReportSettings)
-    assert isinstance(typed.model, MODEL_SCHEMAS[cfg.model.name])
+    assert isinstance(typed.model, OPTION_SCHEMAS["model"][cfg.model.name])
+    assert isinstance(typed.dataset, OPTION_SCHEMAS["dataset"][cfg.dataset.name])
     assert OmegaConf.is_readonly(cfg)
 
 
@@ -46,12 +47,13 @@ def test_dm_run_defaults_to_the_digits_experiment():
     assert compose_for("train", []).lake.experiment == "digits_a0.5"
 
 
-@pytest.mark.parametrize("model", _options("model"))
-def test_every_model_option_has_only_its_own_fields(model, compose):
-    cfg = compose(f"model={model}")
-    schema = MODEL_SCHEMAS[model]
-    assert OmegaConf.get_type(cfg.model) is schema
-    assert set(cfg.model) == {f.name for f in fields(schema)}
+@pytest.mark.parametrize("group, option", [(g, o) for g in ("dataset", "model") for o in _options(g)])
+def test_every_option_has_only_its_own_fields(group, option, compose):
+    cfg = compose(f"{group}={option}", *(["dataset.path=x.npz"] if option == "npz" else []))
+    schema = OPTION_SCHEMAS[group][option]
+    assert OmegaConf.get_type(cfg[group]) is schema
+    assert set(cfg[group]) == {f.name for f in fields(schema)}
+    assert set(OPTION_SCHEMAS[group]) == set(_options(group))
 
 
 def test_a_model_key_of_another_model_is_refused(compose):
@@ -61,6 +63,8 @@ def test_a_model_key_of_another_model_is_refused(compose):
         compose("model=mlp", "model.width=8")
     with pytest.raises(ConfigError, match="model=vgg.*available: linreg, mlp, resnet18, resnet9, softmax"):
         compose("model=vgg")
+    with pytest.raises(ConfigError, match=r"unknown key dataset\.n_features; dataset takes: name, test_fraction"):
+        compose("dataset=digits", "dataset.n_features=3")
 
 
 def test_lake_identity_of_the_model_keeps_its_form_from_before_per_model_schemas(compose):
