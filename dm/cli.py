@@ -15,10 +15,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
 from dm.errors import DMError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # command -> ("module:function", help). Each function takes (cfg, args) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
