@@ -15,6 +15,7 @@ stream                 key                                             used by
 model seed             mix(experiment seed, round(alpha * 1e6), id)    `model_seeds` (init and batch order)
 subset                 mix(model seed, SUBSET_SALT, train id)          `subset_masks`
 batch order            mix(model seed, BATCH_SALT + epoch, position)   `batch_order`
+augmentation draws     mix(model seed, AUGMENT_SALT + epoch, position) `augment_keys` (crop, flip, cutout)
 model role             mix(split seed, model id)                       `role_uniforms` (dm.solve.model_roles)
 second-seed replicate  mix(model seed ^ SECOND_SEED_SALT)              `second_seeds` (dm.analyze seed noise)
 reference models       mix(seed ^ REFERENCE_SALT, index)               `seed_stream` (TracIn / nearest models)
@@ -32,6 +33,7 @@ _MASK63 = np.uint64((1 << 63) - 1)
 
 SUBSET_SALT = 0x5B5E7
 BATCH_SALT = 0xBA7C4
+AUGMENT_SALT = 0xA0600  # + epoch: below BATCH_SALT for the first 107k epochs
 SECOND_SEED_SALT = 0x5EED_0002
 REFERENCE_SALT = 0x5EF0
 RETRAIN_SALT = 0xC0FFEE
@@ -92,6 +94,12 @@ def batch_order(seeds: np.ndarray, epoch: int, members: np.ndarray) -> np.ndarra
     """
     keys = mix(seeds[:, None], BATCH_SALT + epoch, np.arange(members.shape[1])[None, :])
     return np.take_along_axis(members, np.argsort(keys, axis=1, kind="stable"), axis=1)
+
+
+def augment_keys(seeds: np.ndarray, epoch: int, n: int) -> np.ndarray:
+    """uint64 [M, n]: the key of the augmentation draws (crop, flip, cutout) of position j of each model's
+    `epoch` batch order, so a model's augmented images depend only on its own seed (never on its group)."""
+    return mix(np.asarray(seeds)[:, None], AUGMENT_SALT + epoch, np.arange(n)[None, :])
 
 
 def members_of(masks: np.ndarray) -> np.ndarray:

@@ -21,6 +21,9 @@ from dm.errors import ConfigError
 
 __all__ = ["OPTION_SCHEMAS", "ConfigError", "DMConfig", "model_identity"]
 
+ENGINES = ("vmap", "plain")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
@@ -40,7 +43,10 @@ class TrainerConfig:
     augment: bool = False  # random crop (4 px reflect), horizontal flip, 8x8 cutout; image data only
     flip_tta: bool = False  # average margins over the image and its horizontal flip
     precision: str = "32-true"  # Fabric precision: 32-true, bf16-mixed, 16-mixed
-    models_per_process: int = 1000  # models trained at once (vmapped) by one process
+    models_per_process: int = 1000  # models per group: vmapped together (engine=vmap), or in turn (plain)
+    engine: str = "vmap"  # vmap: stacked parameters + torch.func.vmap; plain: one ordinary module at a time
+    channels_last: bool = True  # plain engine, images on CUDA: channels_last memory format
+    compile: str = "none"  # plain engine: torch.compile mode (none, default, reduce-overhead, max-autotune)
     deterministic: bool = False  # torch.use_deterministic_algorithms for bitwise-reproducible runs
 
     def __post_init__(self) -> None:
@@ -49,6 +55,8 @@ class TrainerConfig:
         _require(self.lr > 0, f"trainer.lr={self.lr} must be > 0")
         _require(0 <= self.peak_epoch <= self.epochs, f"trainer.peak_epoch={self.peak_epoch} not in [0, epochs]")
         _require(self.models_per_process >= 1, "trainer.models_per_process must be >= 1")
+        _require(self.engine in ENGINES, f"trainer.engine={self.engine!r}: expected one of {ENGINES}")
+        _require(self.compile in COMPILE_MODES, f"trainer.compile={self.compile!r}: expected one of {COMPILE_MODES}")
         _require(self.precision in ("32-true", "32", "bf16-mixed", "16-mixed", "64-true"),
                  f"trainer.precision={self.precision!r} is not a Fabric precision this trainer supports")
 

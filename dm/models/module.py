@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from dm.data.augment import apply_augment, draws_from_keys
 from dm.models.linreg import min_norm_weights
 from dm.models.optim import make_optimizer
+from dm.train.subsets import augment_keys
 
 
 class SubsetClassifier(L.LightningModule):
-    """Cross-entropy training of `network` with the shared SGD + triangular schedule."""
+    """Cross-entropy training of `network` with the shared SGD + triangular schedule.
 
-    def __init__(self, network: nn.Module, trainer: DictConfig, steps_per_epoch: int):
+    With `trainer.augment`, batch `batch_idx` of epoch e gets the augmentation draws of positions
+    [batch_idx·B, batch_idx·B + len(batch)) of the model's epoch-e order (`dm.train.subsets.augment_keys` of
+    `seed`), the draws the multi-model engines give the same model.
+    """
+
+    def __init__(self, network: nn.Module, trainer: DictConfig, steps_per_epoch: int, seed: int = 0,
+                 subset_size: int = 0):
         super().__init__()
         self.network = network
         self.trainer_cfg = trainer
         self.steps_per_epoch = steps_per_epoch
+        self.seed = seed
+        self.subset_size = subset_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
+        if self.trainer_cfg.augment:
+            first = batch_idx * min(self.trainer_cfg.batch_size, self.subset_size)
+            keys = augment_keys(np.array([self.seed], np.int64), self.current_epoch, self.subset_size)
+            draws = draws_from_keys(keys[0, first : first + len(x)], x.shape[2], x.shape[3]).to(x.device)
+            x = apply_augment(x, draws)
         loss = nn.functional.cross_entropy(self.network(x).float(), y, label_smoothing=self.trainer_cfg.label_smoothing)
         self.log("train_loss", loss, prog_bar=True)
         return loss

@@ -41,8 +41,24 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+class BatchNorm2d32(nn.BatchNorm2d):
+    """nn.BatchNorm2d that normalizes in at least fp32 and returns the input's dtype.
+
+    Under autocast the convolutions give bf16/fp16 activations while BatchNorm's weight and running statistics
+    stay fp32. cuDNN's batch norm refuses that mix under `vmap` (weight Half vs Float, running_mean BFloat16 vs
+    Float: DESIGN.md, environment notes); normalizing an fp32 copy of the input runs everywhere, keeps the
+    statistics fp32, and is numerically the fp32 BatchNorm. Same parameters and buffers as nn.BatchNorm2d.
+    x [B, C, H, W] -> same shape and dtype.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        compute = torch.promote_types(x.dtype, torch.float32)
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.to(compute)).to(x.dtype)
+
+
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d32(c_out), nn.ReLU())
 
 
 class _Residual(nn.Module):
@@ -79,12 +95,12 @@ class _BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), BatchNorm2d32(c_out), nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), BatchNorm2d32(c_out),
         )
         self.skip = (
             nn.Identity() if stride == 1 and c_in == c_out
-            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), BatchNorm2d32(c_out))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +113,7 @@ class ResNet18(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int = 64):
         super().__init__()
         w = width
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), BatchNorm2d32(w), nn.ReLU()]
         c_in = w
         for c_out, stride in ((w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 2)):
             layers += [_BasicBlock(c_in, c_out, stride), _BasicBlock(c_out, c_out, 1)]

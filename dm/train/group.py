@@ -18,10 +18,12 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.func import functional_call, vmap
 
-from dm.data.augment import augment_batch
+from dm.data.augment import apply_augment
 from dm.models.optim import make_optimizer
 from dm.models.outputs import correct_class_margin
-from dm.train.subsets import batch_order, members_of
+from dm.train.precision import GroupGradScaler, autocast_for, needs_loss_scaling
+from dm.train.steps import epoch_batches
+from dm.train.subsets import members_of
 
 
 @dataclass
@@ -87,13 +89,14 @@ def train_group(
     seeds: np.ndarray,
     trainer: DictConfig,
     eval_sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
-    autocast: Callable[[], object] | None = None,
     on_step: Callable[[], None] | None = None,
+    scaler: GroupGradScaler | None = None,
 ) -> GroupResult:
-    """Train M models on x_train[mask_k] and return their margins on every example of `eval_sets`.
+    """Train M models on x_train[mask_k] (vmapped) and return their margins on every example of `eval_sets`.
 
     x_train: [d, ...] on the device; y_train int64 [d]; masks bool [M, d] with equal row sums; seeds int64 [M].
     eval_sets: split -> (x [n, ...], y [n]) evaluated after training (e.g. test and train).
+    Precision is `trainer.precision` (autocast; fp16 gets a per-model loss scale, or `scaler` when given).
     """
     start = time.perf_counter()
     device = x_train.device
@@ -109,23 +112,28 @@ def train_group(
 
     forward = vmap(one, randomness="different")
     bs = min(trainer.batch_size, s)
-    steps_per_epoch = -(-s // bs)
-    opt, sched = make_optimizer(list(params.values()), trainer, steps_per_epoch)
-    aug_gen = torch.Generator(device=device).manual_seed(int(seeds[0]) if len(seeds) else 0)
+    opt, sched = make_optimizer(list(params.values()), trainer, -(-s // bs))
+    if scaler is None and needs_loss_scaling(trainer.precision):
+        scaler = GroupGradScaler(m, device)
+    image_hw = augment_shape(x_train, trainer)
     base.train()
     for epoch in range(trainer.epochs):
-        order = torch.from_numpy(batch_order(seeds, epoch, members)).to(device)  # [M, s]
-        for first in range(0, s, bs):
-            idx = order[:, first : first + bs]  # [M, B]
+        for idx, draws in epoch_batches(seeds, epoch, members, bs, device, image_hw):  # idx [M, B]
             xb, yb = x_train[idx], y_train[idx]  # [M, B, ...], [M, B]
-            if trainer.augment:
-                xb = augment_batch(xb.flatten(0, 1), aug_gen).view_as(xb)
-            with autocast() if autocast else torch.autocast(device.type, enabled=False):
+            if draws is not None:
+                xb = apply_augment(xb.flatten(0, 1), draws.flatten(1)).view_as(xb)
+            with autocast_for(trainer.precision, device):
                 logits = forward(params, buffers, xb)  # [M, B, C]
-                loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), yb.flatten(),
-                                                   reduction="sum", label_smoothing=trainer.label_smoothing)
-            (loss / idx.shape[1]).backward()  # sum over models of per-model mean loss
-            opt.step()
+            if scaler is None:
+                loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), yb.flatten(), reduction="sum",
+                                                   label_smoothing=trainer.label_smoothing)
+                (loss / idx.shape[1]).backward()  # sum over models of per-model mean loss
+                opt.step()
+            else:
+                losses = nn.functional.cross_entropy(logits.flatten(0, 1).float(), yb.flatten(), reduction="none",
+                                                     label_smoothing=trainer.label_smoothing).view(m, -1)
+                (scaler.scaled(losses.sum(1)) / idx.shape[1]).backward()
+                scaler.step(opt, list(params.values()))
             opt.zero_grad(set_to_none=True)
             sched.step()
             if on_step:
@@ -135,12 +143,22 @@ def train_group(
     margins, accuracy = {}, np.full(m, np.nan)
     with torch.no_grad():
         for split, (x, y) in eval_sets.items():
-            logits = evaluate_group(forward, params, buffers, x, trainer.flip_tta, autocast)  # [M, n, C]
+            logits = evaluate_group(forward, params, buffers, x, trainer.flip_tta,
+                                    lambda: autocast_for(trainer.precision, device))  # [M, n, C]
             margins[split] = correct_class_margin(logits, y.expand(m, -1)).float().cpu().numpy()
             if split == "test":
                 accuracy = (logits.argmax(-1) == y).float().mean(1).double().cpu().numpy()
     return GroupResult(margins, accuracy, train_seconds,
                        {k: v.detach() for k, v in params.items()}, buffers)
+
+
+def augment_shape(x_train: torch.Tensor, trainer: DictConfig) -> tuple[int, int] | None:
+    """(H, W) of the images to augment when `trainer.augment` is on, else None; augmenting features is an error."""
+    if not trainer.augment:
+        return None
+    if x_train.ndim != 4:
+        raise ValueError(f"trainer.augment=true needs images [N, C, H, W]; this data has shape {tuple(x_train.shape)}")
+    return int(x_train.shape[2]), int(x_train.shape[3])
 
 
 def evaluate_group(forward, params, buffers, x: torch.Tensor, flip_tta: bool, autocast=None,

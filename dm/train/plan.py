@@ -11,14 +11,14 @@ from dm.config.schema import model_identity
 from dm.data.prepare import DataInfo
 
 # trainer keys that do not change what a model computes (only speed or memory)
-_NON_IDENTITY_TRAINER_KEYS = ("models_per_process",)
+_NON_IDENTITY_TRAINER_KEYS = ("models_per_process", "engine", "channels_last", "compile")
 
 
 def experiment_identity(cfg: DictConfig, info: DataInfo) -> dict[str, Any]:
     """Everything that determines the trained models; a lake is only ever extended by runs that agree."""
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     for key in _NON_IDENTITY_TRAINER_KEYS:
-        trainer.pop(key)
+        trainer.pop(key, None)
     return {
         "dataset": info.name,
         "dataset_fingerprint": info.fingerprint,

@@ -24,6 +24,7 @@ from dm.lake.version import code_version
 from dm.models.networks import network_factory
 from dm.train.group import GroupResult, train_group
 from dm.train.linreg_group import train_linreg_group
+from dm.train.plain import train_plain
 from dm.train.plan import chunks_to_train, experiment_identity, lake_shape, my_chunks
 from dm.train.subsets import model_seeds, subset_masks, subset_size
 
@@ -52,14 +53,15 @@ def make_fabric(cfg: DictConfig) -> L.Fabric:
     return fabric
 
 
-def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray, autocast=None,
-                 progress: tqdm | None = None) -> GroupResult:
-    """Train models with given seeds and masks (bool [M, d], equal sizes) in one vmapped group."""
+def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray) -> GroupResult:
+    """Train models with given seeds and masks (bool [M, d], equal sizes) with the configured engine:
+    `trainer.engine=vmap` trains them as one vmapped group, `plain` one after the other as ordinary modules."""
     eval_sets = {"test": (data.x_test, data.y_test), "train": (data.x_train, data.y_train)}
     if cfg.model.name == "linreg":
         return train_linreg_group(data.x_train, data.y_train, masks, cfg.model.ridge, eval_sets)
     factory = network_factory(cfg.model, data.info)
-    return train_group(factory, data.x_train, data.y_train, masks, seeds, cfg.trainer, eval_sets, autocast)
+    engine = train_plain if cfg.trainer.engine == "plain" else train_group
+    return engine(factory, data.x_train, data.y_train, masks, seeds, cfg.trainer, eval_sets)
 
 
 def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
@@ -89,7 +91,7 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
             group = ids[first : first + cfg.trainer.models_per_process]
             seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
             masks = subset_masks(seeds, info.d, size)
-            result = train_models(cfg, data, seeds, masks, fabric.autocast)
+            result = train_models(cfg, data, seeds, masks)
             lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
                                        np.full(len(group), result.seconds / len(group)), code_version()))
             accs.append(result.test_accuracy)
