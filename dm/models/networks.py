@@ -57,8 +57,25 @@ class BatchNorm2d32(nn.BatchNorm2d):
             return super().forward(x.to(compute)).to(x.dtype)
 
 
+class Conv2dAutocast(nn.Conv2d):
+    """nn.Conv2d that casts its input and weights to the autocast dtype itself when autocast is on.
+
+    Plain modules get this from autocast already; a convolution under `vmap` on CPU escapes autocast (it runs
+    in fp32 while a plain module runs in bf16), so without the explicit cast a model's precision, hence its
+    margins, would depend on the engine. Same parameters as nn.Conv2d; x [B, C, H, W].
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return super().forward(x)
+        dtype = torch.get_autocast_dtype(device)
+        bias = None if self.bias is None else self.bias.to(dtype)
+        return self._conv_forward(x.to(dtype), self.weight.to(dtype), bias)
+
+
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d32(c_out), nn.ReLU())
+    return nn.Sequential(Conv2dAutocast(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d32(c_out), nn.ReLU())
 
 
 class _Residual(nn.Module):
@@ -95,12 +112,12 @@ class _BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), BatchNorm2d32(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), BatchNorm2d32(c_out),
+            Conv2dAutocast(c_in, c_out, 3, stride, 1, bias=False), BatchNorm2d32(c_out), nn.ReLU(),
+            Conv2dAutocast(c_out, c_out, 3, 1, 1, bias=False), BatchNorm2d32(c_out),
         )
         self.skip = (
             nn.Identity() if stride == 1 and c_in == c_out
-            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), BatchNorm2d32(c_out))
+            else nn.Sequential(Conv2dAutocast(c_in, c_out, 1, stride, bias=False), BatchNorm2d32(c_out))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +130,7 @@ class ResNet18(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int = 64):
         super().__init__()
         w = width
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), BatchNorm2d32(w), nn.ReLU()]
+        layers: list[nn.Module] = [Conv2dAutocast(in_channels, w, 3, 1, 1, bias=False), BatchNorm2d32(w), nn.ReLU()]
         c_in = w
         for c_out, stride in ((w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 2)):
             layers += [_BasicBlock(c_in, c_out, stride), _BasicBlock(c_out, c_out, 1)]
