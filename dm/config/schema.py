@@ -47,6 +47,7 @@ class TrainerConfig:
     engine: str = "vmap"  # vmap: stacked parameters + torch.func.vmap; plain: one ordinary module at a time
     channels_last: bool = True  # plain engine, images on CUDA: channels_last memory format
     compile: str = "none"  # plain engine: torch.compile mode (none, default, reduce-overhead, max-autotune)
+    processes_per_device: int = 1  # training processes per device (each rank's chunks split between them)
     deterministic: bool = False  # torch.use_deterministic_algorithms for bitwise-reproducible runs
 
     def __post_init__(self) -> None:
@@ -55,6 +56,7 @@ class TrainerConfig:
         _require(self.lr > 0, f"trainer.lr={self.lr} must be > 0")
         _require(0 <= self.peak_epoch <= self.epochs, f"trainer.peak_epoch={self.peak_epoch} not in [0, epochs]")
         _require(self.models_per_process >= 1, "trainer.models_per_process must be >= 1")
+        _require(self.processes_per_device >= 1, "trainer.processes_per_device must be >= 1")
         _require(self.engine in ENGINES, f"trainer.engine={self.engine!r}: expected one of {ENGINES}")
         _require(self.compile in COMPILE_MODES, f"trainer.compile={self.compile!r}: expected one of {COMPILE_MODES}")
         _require(self.precision in ("32-true", "32", "bf16-mixed", "16-mixed", "64-true"),

@@ -11,7 +11,7 @@ from dm.config.schema import model_identity
 from dm.data.prepare import DataInfo
 
 # trainer keys that do not change what a model computes (only speed or memory)
-_NON_IDENTITY_TRAINER_KEYS = ("models_per_process", "engine", "channels_last", "compile")
+_NON_IDENTITY_TRAINER_KEYS = ("models_per_process", "engine", "channels_last", "compile", "processes_per_device")
 
 
 def experiment_identity(cfg: DictConfig, info: DataInfo) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def experiment_identity(cfg: DictConfig, info: DataInfo) -> dict[str, Any]:
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     for key in _NON_IDENTITY_TRAINER_KEYS:
         trainer.pop(key, None)
-    return {
+    identity = {
         "dataset": info.name,
         "dataset_fingerprint": info.fingerprint,
         "alpha": float(cfg.subsets.alpha),
@@ -27,6 +27,11 @@ def experiment_identity(cfg: DictConfig, info: DataInfo) -> dict[str, Any]:
         "model": model_identity(cfg.model),
         "trainer": trainer,
     }
+    if trainer.get("augment"):
+        # augmentation draws became a function of each model's seed (they were drawn per group before): lakes
+        # augmented the old way are refused instead of being extended with differently trained models
+        identity["augmentation_draws"] = "per-model-keys"
+    return identity
 
 
 def lake_shape(cfg: DictConfig, info: DataInfo) -> dict[str, Any]:

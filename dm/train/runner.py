@@ -1,13 +1,17 @@
 """`dm train`: train the experiment's missing models with Fabric and commit them to the lake.
 
-Ranks (devices x nodes) take chunks of model ids round-robin and train each chunk in vmapped groups of
-`trainer.models_per_process`; they never synchronise gradients. Each chunk is committed atomically as soon
+Ranks (devices x nodes) take chunks of model ids round-robin and train each chunk in groups of
+`trainer.models_per_process` with the configured engine; they never synchronise gradients. With
+`trainer.processes_per_device` > 1 each rank hands its chunks round-robin to that many worker processes on its
+device (several model streams per GPU). Each chunk is committed atomically as soon
 as it is done, so a crash loses at most the chunks in flight and a rerun trains only what is missing.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from dm.data.prepare import load_resident, prepare, read_info
+from dm.data.prepare import ResidentData, load_resident, prepare, read_info
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake, PartResult
 from dm.lake.version import code_version
@@ -64,6 +68,33 @@ def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray) ->
     return engine(factory, data.x_train, data.y_train, masks, seeds, cfg.trainer, eval_sets)
 
 
+def train_chunks(cfg: DictConfig, root: Path, chunks: list[np.ndarray], desc: str, position: int,
+                 data: ResidentData | str, quiet: bool = False) -> list[np.ndarray]:
+    """Train the model ids of `chunks` in groups of `trainer.models_per_process`, committing each group to the
+    lake as soon as it is trained; returns the groups' test accuracies. data: resident data or a device to
+    load it on (a worker process of `trainer.processes_per_device`)."""
+    if isinstance(data, str):
+        torch.set_num_threads(max(1, torch.get_num_threads() // cfg.trainer.processes_per_device))
+        data = load_resident(root, data)
+    info, lake = data.info, Lake.open(root)
+    size = subset_size(cfg.subsets.alpha, info.d)
+    todo = int(sum(len(c) for c in chunks))
+    bar = tqdm(total=todo, unit="model", desc=desc, position=position, dynamic_ncols=True, disable=quiet)
+    accs = []
+    for ids in chunks:
+        for first in range(0, len(ids), cfg.trainer.models_per_process):
+            group = ids[first : first + cfg.trainer.models_per_process]
+            seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
+            masks = subset_masks(seeds, info.d, size)
+            result = train_models(cfg, data, seeds, masks)
+            lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
+                                       np.full(len(group), result.seconds / len(group)), code_version()))
+            accs.append(result.test_accuracy)
+            bar.update(len(group))
+    bar.close()
+    return accs
+
+
 def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     """Train every model id in range(subsets.num_models) that the lake lacks."""
     fabric = fabric or make_fabric(cfg)
@@ -77,26 +108,21 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     fabric.barrier()
     info = read_info(root)
     lake = Lake.open(root)
-    data = load_resident(root, fabric.device)
     chunks = chunks_to_train(cfg.subsets.num_models, cfg.lake.chunk_size, lake.committed_ids())
     fabric.barrier()  # every rank plans from the same committed set before anyone commits more
     mine = my_chunks(chunks, fabric.global_rank, fabric.world_size)
-    size = subset_size(cfg.subsets.alpha, info.d)
     todo = int(sum(len(c) for c in mine))
-    bar = tqdm(total=todo, unit="model", desc=f"train rank {fabric.global_rank}", dynamic_ncols=True,
-               disable=fabric.global_rank != 0 and todo == 0)
-    start, accs = time.perf_counter(), []
-    for ids in mine:
-        for first in range(0, len(ids), cfg.trainer.models_per_process):
-            group = ids[first : first + cfg.trainer.models_per_process]
-            seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
-            masks = subset_masks(seeds, info.d, size)
-            result = train_models(cfg, data, seeds, masks)
-            lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
-                                       np.full(len(group), result.seconds / len(group)), code_version()))
-            accs.append(result.test_accuracy)
-            bar.update(len(group))
-    bar.close()
+    start = time.perf_counter()
+    workers = cfg.trainer.processes_per_device
+    if workers == 1:
+        accs = train_chunks(cfg, root, mine, f"train rank {fabric.global_rank}", 0,
+                            load_resident(root, fabric.device), quiet=fabric.global_rank != 0 and todo == 0)
+    else:  # several processes share this rank's device, each taking whole chunks of this rank's share
+        context = mp.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            jobs = [pool.submit(train_chunks, cfg, root, my_chunks(mine, w, workers),
+                                f"train rank {fabric.global_rank}.{w}", w, str(fabric.device)) for w in range(workers)]
+            accs = [acc for job in jobs for acc in job.result()]
     seconds = time.perf_counter() - start
     fabric.barrier()
     total = len(lake.committed_ids())

@@ -34,3 +34,19 @@ def test_two_processes_make_the_same_lake_as_one(small_lake, tmp_path):
                                    one.read_margins(block.split, block.block)[1], rtol=1e-5, atol=1e-5)
     cols = ["model_id", "seed", "n_included", "test_accuracy"]
     assert two.read_models().select(cols).equals(one.read_models().select(cols))
+
+
+def test_two_worker_processes_on_one_device_make_the_same_lake(small_lake, compose, tmp_path):
+    """trainer.processes_per_device=2: the rank's chunks go to two spawned workers sharing its device."""
+    from dm.train.runner import run_train
+
+    _, single = small_lake
+    cfg = compose(*SMALL, "trainer.processes_per_device=2", f"lake.root={tmp_path}", "lake.experiment=small",
+                  "lake.target_block=200")
+    summary = run_train(cfg)
+    assert summary.trained == 48 and summary.total_models == 48 and summary.mean_test_accuracy > 0.9
+    two, one = Lake.open(tmp_path / "small"), Lake.open(single)
+    np.testing.assert_array_equal(two.read_masks()[0], np.arange(48))
+    for block in one.target_blocks():
+        np.testing.assert_allclose(two.read_margins(block.split, block.block)[1],
+                                   one.read_margins(block.split, block.block)[1], rtol=1e-5, atol=1e-5)
