@@ -100,6 +100,8 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     fabric = fabric or make_fabric(cfg)
     if cfg.trainer.deterministic:
         torch.use_deterministic_algorithms(True)
+    elif fabric.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed batch shapes: let cuDNN pick the fastest convolutions
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # pay torch's one-time optimizer import now
     root = experiment_root(cfg)
     if fabric.global_rank == 0:

@@ -71,3 +71,15 @@ def test_engine_and_compile_are_validated(compose):
         compose("trainer.engine=fast")
     with pytest.raises(ConfigError, match="trainer.compile"):
         compose("trainer.compile=yes")
+
+
+@pytest.mark.slow
+def test_compiled_plain_engine_equals_eager(compose, tiny_images, tiny_data, models):
+    """trainer.compile=default (inductor; minutes to compile on CPU, once per process and architecture)."""
+    eager_cfg = compose(*TINY, *AUG, f"dataset.path={tiny_images}", "trainer.engine=plain")
+    seeds, masks = models
+    eager = train_models(eager_cfg, tiny_data, seeds[:2], masks[:2])
+    compiled = train_models(compose(*TINY, *AUG, f"dataset.path={tiny_images}", "trainer.engine=plain",
+                                    "trainer.compile=default"), tiny_data, seeds[:2], masks[:2])
+    for split in ("test", "train"):
+        np.testing.assert_allclose(compiled.margins[split], eager.margins[split], rtol=1e-4, atol=1e-4)
