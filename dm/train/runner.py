@@ -73,7 +73,9 @@ def train_chunks(cfg: DictConfig, root: Path, chunks: list[np.ndarray], desc: st
     """Train the model ids of `chunks` in groups of `trainer.models_per_process`, committing each group to the
     lake as soon as it is trained; returns the groups' test accuracies. data: resident data or a device to
     load it on (a worker process of `trainer.processes_per_device`)."""
-    if isinstance(data, str):
+    if isinstance(data, str):  # a fresh worker process: the rank's settings, its share of the CPU threads
+        torch.use_deterministic_algorithms(cfg.trainer.deterministic)
+        torch.backends.cudnn.benchmark = data.startswith("cuda") and not cfg.trainer.deterministic
         torch.set_num_threads(max(1, torch.get_num_threads() // cfg.trainer.processes_per_device))
         data = load_resident(root, data)
     info, lake = data.info, Lake.open(root)
