@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dm.lake.store import Lake
 from tests.conftest import SMALL
@@ -36,6 +37,7 @@ def test_two_processes_make_the_same_lake_as_one(small_lake, tmp_path):
     assert two.read_models().select(cols).equals(one.read_models().select(cols))
 
 
+@pytest.mark.slow
 def test_two_worker_processes_on_one_device_make_the_same_lake(small_lake, compose, tmp_path):
     """trainer.processes_per_device=2: the rank's chunks go to two spawned workers sharing its device."""
     from dm.train.runner import run_train
