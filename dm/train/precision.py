@@ -46,6 +46,7 @@ class GroupGradScaler:
     def step(self, opt: torch.optim.SGD, params: list[torch.Tensor]) -> torch.Tensor:
         """Unscale, step the models with finite gradients only, update the scales; returns the skipped mask [M]."""
         bad = torch.zeros_like(self.tracker, dtype=torch.bool)
+        params = [p for p in params if p.grad is not None]
         for p in params:
             p.grad.mul_((1.0 / self.scale).view(-1, *[1] * (p.ndim - 1)))
             bad |= ~torch.isfinite(p.grad).flatten(1).all(1)
