@@ -1,8 +1,10 @@
 """Train a group of independent models at once: stacked parameters and `torch.func.vmap`.
 
-Each model k has its own subset, init seed and batch order. The loss is the sum over models of each model's
-mean loss, so model k's gradient is exactly the gradient it would get alone, and the optimizer (elementwise
-SGD) updates each slice as if it were alone: there is no coupling between models, and no gradient sync.
+Each model k has its own subset, init seed, batch order and augmentation draws (all keyed by its seed:
+`dm.train.steps`), so its result does not depend on the group it is trained in. The loss is the sum over
+models of each model's mean loss, so model k's gradient is exactly the gradient it would get alone, and the
+optimizer (elementwise SGD) updates each slice as if it were alone: there is no coupling between models, and
+no gradient sync.
 """
 
 from __future__ import annotations
