@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from dm.config.compose import load_config
 from dm.data.augment import apply_augment, random_draws
 from dm.data.prepare import DataInfo, ResidentData, normalise
-from dm.models.networks import build_network
+from dm.models.networks import network_factory
 from dm.models.optim import make_optimizer
 from dm.train.precision import autocast_for
 from dm.train.runner import train_models
@@ -66,7 +66,7 @@ def reference_model(cfg: DictConfig, data: ResidentData, mask: np.ndarray, seed:
     device, t = data.x_train.device, cfg.trainer
     torch.manual_seed(seed)
     fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    net = build_network(cfg.model.name, data.info, cfg.model.hidden, cfg.model.width).to(device, memory_format=fmt)
+    net = network_factory(cfg.model, data.info)().to(device, memory_format=fmt)
     members = torch.from_numpy(np.nonzero(mask)[0]).to(device)
     bs = min(t.batch_size, len(members))
     opt, sched = make_optimizer(list(net.parameters()), t, -(-len(members) // bs))
