@@ -43,9 +43,10 @@ def test_augmented_margins_do_not_depend_on_the_group(compose, tiny_images, tiny
 @pytest.mark.parametrize("model", ["resnet9", "mlp"])
 def test_plain_engine_equals_vmap_engine(compose, tiny_images, tiny_data, models, model):
     aug = AUG if model == "resnet9" else []
-    vmap_cfg = compose(*TINY, *aug, f"dataset.path={tiny_images}", f"model={model}", "model.width=4")
-    plain_cfg = compose(*TINY, *aug, f"dataset.path={tiny_images}", f"model={model}", "model.width=4",
-                        "trainer.engine=plain")
+    sizes = ["model=resnet9", "model.width=4"] if model == "resnet9" else ["model=mlp", "model.hidden=8"]
+    common = [o for o in TINY if not o.startswith("model")] + sizes + aug + [f"dataset.path={tiny_images}"]
+    vmap_cfg = compose(*common)
+    plain_cfg = compose(*common, "trainer.engine=plain")
     seeds, masks = models
     vmapped = train_models(vmap_cfg, tiny_data, seeds, masks)
     plain = train_models(plain_cfg, tiny_data, seeds, masks)
