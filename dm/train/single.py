@@ -58,7 +58,8 @@ def _trainer(epochs: int, device: torch.device, precision: str = "32-true") -> L
 
 def train_one(cfg: DictConfig, data: ResidentData, seed: int, mask: np.ndarray) -> tuple[torch.nn.Module, dict]:
     """Train one model on `mask` (bool [d]) with `lightning.Trainer` on the data's device, in
-    `trainer.precision`, augmented and evaluated (flip TTA) as configured; returns (module, margins per split)."""
+    `trainer.precision`, augmented and evaluated (flip TTA) as configured; returns (module, margins per split).
+    (Lightning runs `16-mixed` as bf16 on CPU: compare fp16 with the engines on CUDA only.)"""
     device = data.x_train.device
     x_train, y_train = data.x_train.cpu(), data.y_train.cpu()
     if cfg.model.name == "linreg":
