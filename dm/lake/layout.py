@@ -36,6 +36,11 @@ class Layout:
     def database(self) -> Path:
         return self.root / "dm.duckdb"
 
+    @property
+    def quarantine(self) -> Path:
+        """Where `dm lake repair` moves bad files (never deleted): `quarantine/<time>/<original path>`."""
+        return self.root / "quarantine"
+
     # A *part* is the set of models committed together, keyed by its first and last model id.
     def models(self, part: str) -> Path:
         return self.root / "models" / f"part-{part}.parquet"
@@ -79,5 +84,16 @@ class Layout:
 
 
 def experiment_root(cfg) -> Path:
-    """`lake.root / lake.experiment` of a composed config (light: no torch import)."""
-    return Path(cfg.lake.root) / cfg.lake.experiment
+    """`lake.root / lake.experiment` of a composed config (light: no torch import).
+
+    The experiment must be one plain directory name inside `lake.root` (LakeError otherwise)."""
+    from dm.lake.errors import LakeError
+
+    name = str(cfg.lake.experiment)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith((".", "_")) or "\0" in name:
+        raise LakeError(f"lake.experiment={name!r} must be a plain directory name inside lake.root "
+                        "(no '/', not starting with '.' or '_')")
+    root = Path(cfg.lake.root)
+    if root.exists() and not root.is_dir():
+        raise LakeError(f"lake.root={root} is a file, not a directory")
+    return root / name

@@ -1,9 +1,12 @@
-"""The experiment store: a declared schema, metadata checked on reopen, atomic per-part commits.
+"""The experiment store: a declared schema, metadata checked on reopen, atomic, recorded per-part commits.
 
-Models are committed in *parts* (a set of model ids trained together, keyed `<first id>-<last id>`). A part's
-files (models, masks, one margins file per target block) are written to a staging directory and renamed
-into place with the models file last, so a model is in the lake exactly when its part's models file exists.
-Orphans of a crash are removed on reopen; a model id is never committed twice.
+Models are committed in *parts* (a set of model ids trained together, keyed `<first id>-<last id>`). Under the
+experiment lock (`dm.lake.lock`), a part's files (models, masks, one margins file per target block) are written
+to a staging directory, a journal of their final paths is written, they are renamed into place, and the part's
+commit record (`dm.lake.records`: experiment identity, ids, checksums) is written last: a model is in the lake
+exactly when its part's record exists. Recovery (also under the lock) removes what a dead process's journal
+names; files that no record and no journal name are never deleted, they are refused by reads and reported by
+`dm lake verify`. A model id is never committed twice: ids another launcher committed meanwhile are skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +24,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dm.errors import DMError
 from dm.lake import schema
+from dm.lake.atomic import read_json, write_json_atomic
 from dm.lake.bits import pack_masks, packed_width
+from dm.lake.errors import LakeError
 from dm.lake.layout import Layout
+from dm.lake.lock import experiment_lock
+from dm.lake.records import Record, identity_hash, make_record, read_records, verified, write_record
 
-
-class LakeError(DMError, RuntimeError):
-    """A lake that cannot be used as asked (missing, of another config, corrupt)."""
+__all__ = ["Lake", "LakeError", "PartResult", "TargetBlock"]
+JOURNAL = "commit.json"  # in a staging directory: the final paths its commit is about to create
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,29 @@ class PartResult:
     code_version: str
 
 
-def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    def subset(self, keep: np.ndarray) -> PartResult:
+        """The models at boolean positions `keep` [M]."""
+        return PartResult(self.model_ids[keep], self.seeds[keep], self.masks[keep],
+                          {k: v[keep] for k, v in self.margins.items()}, self.test_accuracy[keep],
+                          self.train_seconds[keep], self.code_version)
+
+
+def _owner_alive(stage: Path) -> bool:
+    """Whether the process named by a staging directory `<host>-<pid>-<uuid>` still runs on this host."""
+    host, _, rest = stage.name.rpartition("-")[0].rpartition("-")
+    try:
+        pid = int(rest)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True  # another machine's process: not ours to judge
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
 
 
 def _describe_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -82,6 +107,11 @@ class Lake:
         shape: d (train size), n_test, num_classes, task, target_block.
         """
         root = Path(root)
+        with experiment_lock(root):
+            return cls._create_or_open(root, identity, shape)
+
+    @classmethod
+    def _create_or_open(cls, root: Path, identity: dict[str, Any], shape: dict[str, Any]) -> Lake:
         layout = Layout(root)
         identity = json.loads(json.dumps(identity))  # normalise tuples/numpy scalars as they will be stored
         if layout.meta.exists():
@@ -105,7 +135,7 @@ class Lake:
 
         meta = {"lake_format": schema.LAKE_FORMAT, "identity": identity, "shape": shape,
                 "created_by": code_version()}
-        _atomic_write_json(layout.meta, meta)
+        write_json_atomic(meta, layout.meta)
         return cls(root, meta)
 
     @classmethod
@@ -114,10 +144,17 @@ class Lake:
         layout = Layout(Path(root))
         if not layout.meta.exists():
             raise LakeError(f"no experiment at {root} (no meta.json). Run `dm train` first.")
-        meta = json.loads(layout.meta.read_text())
+        meta = read_json(layout.meta)
+        if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
+            raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
         if meta.get("lake_format") != schema.LAKE_FORMAT:
             raise LakeError(f"{root} has lake format {meta.get('lake_format')}, this dm writes {schema.LAKE_FORMAT}")
         return cls(Path(root), meta)
+
+    @property
+    def experiment_id(self) -> str:
+        """Hash of the identity and shape: what every part record of this experiment carries as owner."""
+        return identity_hash(self.meta["identity"], self.meta["shape"])
 
     # ---------------------------------------------------------------- shape
     @property
@@ -138,34 +175,59 @@ class Lake:
         return blocks
 
     # ---------------------------------------------------------------- writing
+    def part_records(self) -> dict[str, Record]:
+        """part key -> commit record, for the records of this experiment (foreign ones: see `dm lake verify`)."""
+        records, _ = read_records(self.layout.root, "part")
+        return {k: r for k, r in records.items() if r.owner == self.experiment_id}
+
     def committed_parts(self) -> list[str]:
-        """Keys of parts whose models file exists, i.e. fully in the lake, in id order."""
-        return sorted(p.stem.removeprefix("part-") for p in self.layout.root.glob("models/part-*.parquet"))
+        """Keys of parts whose commit record exists, i.e. fully in the lake, in id order."""
+        return sorted(self.part_records())
 
     def committed_ids(self) -> np.ndarray:
         """Sorted int64 model ids in the lake."""
         return self.read_models().column("model_id").to_numpy()
 
     def recover(self) -> list[Path]:
-        """Remove what a crash left behind: the staging area and part files without a models file."""
-        shutil.rmtree(self.layout.staging, ignore_errors=True)
-        committed = set(self.committed_parts())
+        """Remove what a crashed commit left behind (under the lock): staging of dead processes, and the files
+        their journals name whose part has no record. Returns the removed final paths."""
         removed = []
-        for pattern in ("masks/part-*.parquet", "margins/*/*/part-*.parquet"):
-            for path in self.layout.root.glob(pattern):
-                if path.stem.removeprefix("part-") not in committed:
-                    path.unlink()
-                    removed.append(path)
+        with experiment_lock(self.layout.root):
+            committed = set(self.committed_parts())
+            for stage in sorted(self.layout.staging.glob("*")):
+                if _owner_alive(stage):
+                    continue  # a live process's commit (only possible without the lock, e.g. an old dm)
+                journal = stage / JOURNAL
+                if journal.exists():
+                    try:
+                        entry = json.loads(journal.read_text())
+                    except (OSError, json.JSONDecodeError):
+                        entry = {"part": None, "files": []}  # torn journal: its renames never started
+                    if entry.get("part") not in committed:
+                        for rel in entry.get("files", []):
+                            final = self.layout.root / rel
+                            if final.exists():
+                                final.unlink()
+                                removed.append(final)
+                shutil.rmtree(stage, ignore_errors=True)
         return removed
 
-    def write_part(self, result: PartResult) -> None:
-        """Atomically add a set of models. Refuses model ids that are already in the lake."""
+    def write_part(self, result: PartResult) -> int:
+        """Atomically add a set of models; returns how many were added.
+
+        Ids that are already in the lake (committed meanwhile by another launcher of the same experiment,
+        which trains the same model for an id) are skipped, so no id is ever committed twice."""
         self._check_part(result)
+        with experiment_lock(self.layout.root):
+            fresh = ~np.isin(result.model_ids, self.committed_ids())
+            if not fresh.any():
+                return 0
+            self._commit(result.subset(fresh) if not fresh.all() else result)
+            return int(fresh.sum())
+
+    def _commit(self, result: PartResult) -> None:
         part = f"{result.model_ids.min():09d}-{result.model_ids.max():09d}"
-        again = np.intersect1d(self.committed_ids(), result.model_ids)
-        if len(again):
-            raise LakeError(f"model ids {again[:10].tolist()} are already in the lake; a model is never added twice")
-        stage = Layout(self.layout.staging / uuid.uuid4().hex)
+        stage = Layout(self.layout.staging / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}")
         files: list[tuple[Path, Path]] = []  # (staged, final), models last
 
         m = len(result.model_ids)
@@ -199,9 +261,16 @@ class Lake:
             schema=schema.MODELS,
         )
         files.append(self._stage(models_table, stage.models(part), self.layout.models(part)))
-        for staged, final in files:  # models file last: it is the commit marker
+        root = self.layout.root
+        record = make_record(root, "part", part, self.experiment_id, [int(ids[0]), int(ids[-1]), m],
+                             [staged for staged, _ in files])
+        record.files = {str(final.relative_to(root)): record.files[str(staged.relative_to(root))]
+                        for staged, final in files}
+        write_json_atomic({"part": part, "files": [str(f.relative_to(root)) for _, f in files]}, stage.root / JOURNAL)
+        for staged, final in files:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, final)
+        write_record(root, record)  # the commit marker
         shutil.rmtree(stage.root, ignore_errors=True)
 
     @staticmethod
@@ -222,22 +291,21 @@ class Lake:
                 raise LakeError(f"{split} margins have shape {result.margins[split].shape}, expected {expected}")
 
     # ---------------------------------------------------------------- reading
-    def _read_dir(self, pattern: str) -> pa.Table | None:
-        paths = sorted(self.layout.root.glob(pattern))
-        if not paths:
-            return None
-        return pa.concat_tables([pq.read_table(p) for p in paths])
+    def _part_files(self, rel_of) -> list[Path]:
+        """The verified file `rel_of(part)` of every committed part, in part order."""
+        root = self.layout.root
+        return [verified(root, rec, str(rel_of(key).relative_to(root))) for key, rec in sorted(self.part_records().items())]
 
     def read_models(self) -> pa.Table:
         """The `models` table, sorted by model_id (empty table if nothing is trained yet)."""
-        table = self._read_dir("models/part-*.parquet")
-        if table is None:
+        paths = self._part_files(self.layout.models)
+        if not paths:
             return schema.MODELS.empty_table()
-        return table.sort_by("model_id")
+        return pa.concat_tables([pq.read_table(p) for p in paths]).sort_by("model_id")
 
     def read_masks(self) -> tuple[np.ndarray, np.ndarray]:
         """(model_ids int64 [m], packed uint8 [m, ceil(d/8)]) sorted by model_id; committed parts only."""
-        paths = [self.layout.masks(p) for p in self.committed_parts()]
+        paths = self._part_files(self.layout.masks)
         if not paths:
             return np.zeros(0, np.int64), np.zeros((0, packed_width(self.d)), np.uint8)
         table = pa.concat_tables([pq.read_table(p) for p in paths])
@@ -252,7 +320,7 @@ class Lake:
 
     def read_margins(self, split: str, block: int) -> tuple[np.ndarray, np.ndarray]:
         """(model_ids int64 [m], float32 [m, block_len]) of one target block, sorted by model_id."""
-        tables = [pq.read_table(self.layout.margins(split, block, p)) for p in self.committed_parts()]
+        tables = [pq.read_table(p) for p in self._part_files(lambda key: self.layout.margins(split, block, key))]
         if not tables:
             length = next(b.length for b in self.target_blocks((split,)) if b.block == block)
             return np.zeros(0, np.int64), np.zeros((0, length), np.float32)

@@ -46,13 +46,18 @@ def test_parts_roundtrip_through_blocks(tmp_path):
     assert models.column("n_included").to_pylist() == np.r_[a.masks, b.masks][order].sum(1).tolist()
 
 
-def test_duplicate_model_ids_are_refused(tmp_path):
+def test_ids_already_in_the_lake_are_skipped_never_duplicated(tmp_path):
     rng = np.random.default_rng(1)
     lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
-    lake.write_part(part([0, 1], rng))
-    with pytest.raises(LakeError, match="already in the lake"):
-        lake.write_part(part([1, 2], rng))
-    assert lake.committed_ids().tolist() == [0, 1]
+    first = part([0, 1], rng)
+    assert lake.write_part(first) == 2
+    second = part([1, 2], rng)  # id 1 committed meanwhile by another launcher: only id 2 is added
+    assert lake.write_part(second) == 1
+    assert lake.write_part(part([0, 2], rng)) == 0
+    ids, packed = lake.read_masks()
+    assert ids.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(unpack_masks(packed, D), np.r_[first.masks, second.masks[1:]])
+    assert lake.read_margins("test", 0)[1][1].tolist() == first.margins["test"][1, :5].tolist()
 
 
 def test_reopen_with_another_identity_is_refused_and_changes_nothing(tmp_path):

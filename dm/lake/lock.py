@@ -1,0 +1,78 @@
+"""Inter-process locks on an experiment, so that several launchers can share one lake.
+
+* `experiment_lock(root)`: held briefly around prepare, recovery and each part's commit; a second launcher
+  waits for it (up to `timeout` seconds, then a one-line LakeError). Commits are therefore serialised, and
+  recovery never sees another process's staging half-written.
+* `fit_lock(root)`: held for a whole `dm fit`; a second `dm fit` on the same experiment is refused at once
+  (one writer per fit, so `solve.overwrite` can never mix two configurations).
+
+Both are `filelock` locks (flock on a file in the experiment), released by the OS when a process dies.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from dm.lake.errors import LakeError
+
+LOCK_FILE = ".lock"
+FIT_LOCK_FILE = ".fit.lock"
+DEFAULT_TIMEOUT_S = 1800.0
+
+
+def writable_root(root: Path) -> Path:
+    """Create `root` if needed and check that it is a writable directory (LakeError in one line otherwise)."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise LakeError(f"{root} is a file, not an experiment directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LakeError(f"cannot create experiment directory {root}: {err.strerror}") from err
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise LakeError(f"experiment {root} is read-only: cannot write models, fits or locks there")
+    return root
+
+
+def _lock(path: Path) -> FileLock:
+    return FileLock(path, is_singleton=True, thread_local=False)
+
+
+@contextmanager
+def experiment_lock(root: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """Hold the experiment's writer lock (re-entrant within a process); waits for another process's commit."""
+    lock = _lock(writable_root(root) / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another dm process to finish writing {root} ...", file=sys.stderr, flush=True)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout as err:
+            raise LakeError(f"another dm process has held the lock on {root} for {timeout:.0f}s; "
+                            f"is it stuck? ({root / LOCK_FILE})") from err
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def fit_lock(root: Path) -> Iterator[None]:
+    """Hold the experiment's fit lock for a whole `dm fit`; refuses at once if another fit holds it."""
+    lock = _lock(writable_root(root) / FIT_LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as err:
+        raise LakeError(f"another `dm fit` is writing {root}; wait for it to finish (one fit per experiment "
+                        "at a time)") from err
+    try:
+        yield
+    finally:
+        lock.release()
