@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dm.lake.atomic import atomic_path
+
 _THREADS = torch.get_num_threads()
 import ffcv  # noqa: E402  (importing ffcv sets torch to one thread; restore it below)
 from ffcv.fields import FloatField, IntField, NDArrayField  # noqa: E402
@@ -40,10 +42,9 @@ def write_beton(path: Path, x: np.ndarray, y: np.ndarray) -> None:
     """Write examples x [N, ...] (float32 or uint8) with labels y [N] (int64 classes or float64 targets)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     label_field = IntField() if np.issubdtype(y.dtype, np.integer) else FloatField()
-    tmp = path.with_name(f".{path.name}.tmp")
     fields = {"x": NDArrayField(dtype=x.dtype, shape=tuple(x.shape[1:])), "y": label_field}
-    DatasetWriter(str(tmp), fields, num_workers=1).from_indexed_dataset(_Rows(x, y))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        DatasetWriter(str(tmp), fields, num_workers=1).from_indexed_dataset(_Rows(x, y))
 
 
 def read_beton(path: Path, regression: bool, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:

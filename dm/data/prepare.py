@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from omegaconf import DictConfig
 
 from dm.data.arrays import ArrayDataset
 from dm.data.sources import load_dataset
 from dm.lake import schema
+from dm.lake.atomic import read_json, write_atomic, write_json_atomic
 from dm.lake.layout import Layout
+from dm.lake.lock import experiment_lock
+from dm.lake.records import check_file, file_digest
 from dm.lake.store import LakeError
 
 
@@ -59,46 +60,69 @@ def prepare(cfg: DictConfig, root: Path) -> DataInfo:
     """Load and validate the configured data set, then write it under `root` (idempotent).
 
     Nothing is written when the data is invalid (DataError) or when `root` is an experiment made from
-    other data (LakeError): the lake stays as it was.
+    other data (LakeError): the lake stays as it was. Runs under the experiment lock, so two launchers never
+    write the same `.beton`; betons that are missing or do not match their recorded checksum are rewritten.
     """
     ds = load_dataset(cfg.dataset)
     info = _info(ds)
     layout = Layout(root)
-    if layout.meta.exists():
-        made_from = json.loads(layout.meta.read_text())["identity"].get("dataset_fingerprint")
-        if made_from != info.fingerprint:
-            raise LakeError(
-                f"experiment {root} was made from other data (fingerprint {str(made_from)[:12]}, this data set "
-                f"{info.fingerprint[:12]}); use another lake.experiment"
-            )
-    write_prepared(ds, info, root)
+    with experiment_lock(root):
+        if layout.meta.exists():
+            made_from = read_json(layout.meta).get("identity", {}).get("dataset_fingerprint")
+            if made_from != info.fingerprint:
+                raise LakeError(
+                    f"experiment {root} was made from other data (fingerprint {str(made_from)[:12]}, this data set "
+                    f"{info.fingerprint[:12]}); use another lake.experiment"
+                )
+        write_prepared(ds, info, root)
     return info
+
+
+def prepared_problems(root: Path) -> list[tuple[Path, str]]:
+    """[(file, why)] for each prepared file (info.json, betons, examples) that is missing or unlike its record."""
+    layout = Layout(root)
+    info_path = layout.data_dir / "info.json"
+    try:
+        recorded = read_json(info_path).get("betons", {})
+    except LakeError as err:
+        return [(info_path, str(err).splitlines()[0])]
+    problems = [] if layout.examples.exists() else [(layout.examples, "missing")]
+    for split in ("train", "test"):
+        path = layout.beton(split)
+        if split not in recorded:
+            problems.append((path, "no checksum recorded in data/info.json"))
+        elif why := check_file(root, str(path.relative_to(root)), recorded[split]):
+            problems.append((path, why))
+    return problems
 
 
 def write_prepared(ds: ArrayDataset, info: DataInfo, root: Path) -> None:
     """Write `root/data/{train,test}.beton`, `root/data/info.json` and the examples table, unless present."""
     layout = Layout(root)
     info_path = layout.data_dir / "info.json"
-    done = info_path.exists() and json.loads(info_path.read_text()).get("fingerprint") == info.fingerprint
-    if done and all(layout.beton(s).exists() for s in ("train", "test")) and layout.examples.exists():
+    try:
+        done = read_json(info_path).get("fingerprint") == info.fingerprint and not prepared_problems(root)
+    except LakeError:
+        done = False  # missing or truncated info.json: prepare again
+    if done:
         return
     from dm.data.ffcv_io import write_beton
 
     write_beton(layout.beton("train"), ds.x_train, ds.y_train)
     write_beton(layout.beton("test"), ds.x_test, ds.y_test)
-    layout.examples.parent.mkdir(parents=True, exist_ok=True)
-    tmp = layout.examples.with_name(".examples.parquet.tmp")
-    pq.write_table(examples_table(ds), tmp)
-    tmp.replace(layout.examples)
-    tmp = info_path.with_name(".info.json.tmp")
-    tmp.write_text(json.dumps(info.to_json(), indent=2))
-    tmp.replace(info_path)
+    write_atomic(examples_table(ds), layout.examples)
+    betons = {s: file_digest(layout.beton(s)) for s in ("train", "test")}
+    write_json_atomic({**info.to_json(), "betons": betons}, info_path)  # last: marks the data as prepared
 
 
 def read_info(root: Path) -> DataInfo:
     """The DataInfo that `prepare` recorded under `root`."""
-    raw = json.loads((Layout(root).data_dir / "info.json").read_text())
-    return DataInfo(**{**raw, "example_shape": tuple(raw["example_shape"])})
+    raw = read_json(Layout(root).data_dir / "info.json", "run `dm prepare`")
+    raw.pop("betons", None)
+    try:
+        return DataInfo(**{**raw, "example_shape": tuple(raw["example_shape"])})
+    except (KeyError, TypeError) as err:
+        raise LakeError(f"{Layout(root).data_dir / 'info.json'} is not a prepared data set's info ({err})") from err
 
 
 @dataclass

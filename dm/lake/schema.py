@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-LAKE_FORMAT = 2  # 2: commit records (_records/). Bump when the physical layout changes; reopening an older lake is refused
+LAKE_FORMAT = 2  # 2: commit records (_records/). Bump when the layout changes; older lakes are refused
 
 EXAMPLES = pa.schema(
     [

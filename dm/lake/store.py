@@ -129,6 +129,9 @@ class Lake:
                         f"but {value!r} in this run"
                     )
             lake.recover()
+            from dm.lake.verify import check_parts
+
+            check_parts(lake)
             return lake
         root.mkdir(parents=True, exist_ok=True)
         from dm.lake.version import code_version
@@ -294,7 +297,8 @@ class Lake:
     def _part_files(self, rel_of) -> list[Path]:
         """The verified file `rel_of(part)` of every committed part, in part order."""
         root = self.layout.root
-        return [verified(root, rec, str(rel_of(key).relative_to(root))) for key, rec in sorted(self.part_records().items())]
+        records = sorted(self.part_records().items())
+        return [verified(root, rec, str(rel_of(key).relative_to(root))) for key, rec in records]
 
     def read_models(self) -> pa.Table:
         """The `models` table, sorted by model_id (empty table if nothing is trained yet)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from dm.lake.atomic import write_text_atomic
+from dm.lake.fit_meta import read_fit_meta
 from dm.lake.store import Lake
 from dm.lake.version import code_version
 from dm.lake.views import connect
@@ -46,8 +45,7 @@ def load_images(cfg: DictConfig, lake: Lake) -> tuple[ExampleImages | None, str]
 
 
 def run_info(cfg: DictConfig, lake: Lake, image_note: str) -> RunInfo:
-    fit_path = lake.layout.fit_json
-    fit = json.loads(fit_path.read_text()) if fit_path.exists() else None
+    fit = read_fit_meta(lake.layout)
     return RunInfo(
         experiment=str(cfg.lake.experiment),
         lake_root=str(lake.layout.root),
@@ -71,8 +69,5 @@ def write_report(cfg: DictConfig, root: Path) -> ReportResult:
         )
     finally:
         con.close()
-    path = lake.layout.root / "report.html"
-    tmp = path.with_name(f".report.html.{uuid.uuid4().hex}")
-    tmp.write_text(report.html, encoding="utf-8")
-    os.replace(tmp, path)
+    path = write_text_atomic(report.html, lake.layout.root / "report.html")
     return ReportResult(path, path.stat().st_size, report.status)

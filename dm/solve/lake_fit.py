@@ -2,15 +2,17 @@
 
 Each rank reads the (bit-packed) masks once and only the margins of its own blocks, solves them with
 `fit_datamodels`, and writes per block, atomically, `datamodels/`, `fit_path/` and last `datamodel_fits/`
-(the block's commit marker). Rank 0 records the run in `fit.json`. A rerun with the same configuration skips
-committed blocks (a no-op when all are done); a rerun with another configuration is refused.
+and last the block's commit record (`dm.lake.records`: fit hash, checksums), its commit marker. Rank 0 holds
+the experiment's fit lock for the whole run (a second `dm fit` is refused at once) and records the run in
+`fit.json` (`dm.lake.fit_meta`). A rerun with the same configuration skips blocks whose record matches (a no-op
+when all are done); a rerun with another configuration is refused, or with solve.overwrite replaces the fit.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,12 @@ from tqdm.auto import tqdm
 
 from dm.errors import ConfigError
 from dm.lake.atomic import write_atomic
+from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout, experiment_root
+from dm.lake.lock import fit_lock
+from dm.lake.records import RECORDS_DIR, check_file, identity_hash, make_record, read_records, write_record
 from dm.lake.store import Lake, LakeError, TargetBlock
+from dm.lake.verify import check_parts
 from dm.lake.version import code_version
 from dm.solve.config import SolveConfig
 from dm.solve.model_roles import ModelRoles, assign_roles
@@ -52,7 +58,10 @@ def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
     raw = OmegaConf.to_container(cfg.solve, resolve=True)
     for key in _ROLE_KEYS + _RUN_KEYS:
         raw.pop(key, None)
-    raw["dtype"] = {"float32": torch.float32, "float64": torch.float64}[raw.get("dtype", "float32")]
+    dtypes = {"float32": torch.float32, "float64": torch.float64}
+    if raw.get("dtype", "float32") not in dtypes:
+        raise ValueError(f"solve.dtype={raw.get('dtype')!r} is not supported (float32 or float64)")
+    raw["dtype"] = dtypes[raw.get("dtype", "float32")]
     if raw.get("use_triton") in ("true", "false"):
         raw["use_triton"] = raw["use_triton"] == "true"
     try:
@@ -77,14 +86,15 @@ def fit_identity(cfg: DictConfig, roles: ModelRoles) -> dict[str, Any]:
     }
 
 
-def _open_fit(cfg: DictConfig, lake: Lake, roles: ModelRoles) -> None:
-    """Rank 0: refuse (or, with solve.overwrite, clear) a fit of another configuration; record this one."""
+def _open_fit(cfg: DictConfig, lake: Lake, roles: ModelRoles) -> str:
+    """Rank 0, holding the fit lock: refuse (or, with solve.overwrite, clear) a fit of another configuration;
+    record this one. Returns the fit hash that this fit's block records carry."""
     root = lake.layout.root
-    path = Layout(root).fit_json
     identity = fit_identity(cfg, roles)
-    if path.exists():
-        old = json.loads(path.read_text())
-        same = {k: old.get(k) for k in identity} == identity
+    fit_hash = identity_hash(lake.experiment_id, identity)
+    old = read_fit_meta(lake.layout)
+    if old is not None:
+        same = {k: old.get(k) for k in identity} == identity and old.get("fit_hash") == fit_hash
         if not same and not cfg.solve.overwrite:
             what = "solver settings" if old.get("solve") != identity["solve"] else "set of models in the lake"
             raise LakeError(
@@ -92,12 +102,24 @@ def _open_fit(cfg: DictConfig, lake: Lake, roles: ModelRoles) -> None:
                 "it, or use another lake.experiment"
             )
         if same:
-            return
-        for output in OUTPUTS:
+            return fit_hash
+        for output in (*OUTPUTS, f"{RECORDS_DIR}/fit"):
             shutil.rmtree(root / output, ignore_errors=True)
-    tmp = path.with_name(".fit.json.tmp")
-    tmp.write_text(json.dumps({**identity, "code_version": code_version(), "status": "running"}))
-    tmp.replace(path)
+    write_fit_meta(lake.layout, {**identity, "fit_hash": fit_hash, "code_version": code_version(),
+                                 "status": "running"})
+    return fit_hash
+
+
+def done_blocks(root: Path, fit_hash: str) -> set[str]:
+    """Keys of the blocks committed for the fit `fit_hash`: their record matches and their files its sizes
+    (a truncated or foreign block is fitted again)."""
+    records, _ = read_records(root, "fit")
+    return {key for key, rec in records.items() if rec.owner == fit_hash
+            and not any(check_file(root, rel, exp, full=False) for rel, exp in rec.files.items())}
+
+
+def _block_key(block: TargetBlock) -> str:
+    return f"{block.split}-{block.block:04d}"
 
 
 def _targets(blocks: list[TargetBlock]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,8 +130,9 @@ def _targets(blocks: list[TargetBlock]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return np.where(is_train, example, -1), owner, example
 
 
-def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.ndarray) -> None:
-    """Write one block's outputs; `cols` are this block's columns in `fit` (target k of the block = cols[k])."""
+def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.ndarray, fit_hash: str) -> None:
+    """Write one block's outputs, then its commit record; `cols` are this block's columns in `fit` (target k of
+    the block = cols[k])."""
     failed = {f.target: f.reason for f in fit.failed}
     example_ids = np.arange(block.first, block.first + block.length, dtype=np.int32)
     w = fit.weights[:, cols].numpy()  # [d, len]
@@ -157,7 +180,10 @@ def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.nda
             }
         ),
         block_path(root, "datamodel_fits", block),
-    )  # last: the block's commit marker
+    )
+    files = [block_path(root, output, block) for output in OUTPUTS]
+    ids = [block.first, block.first + block.length - 1, block.length]
+    write_record(root, make_record(root, "fit", _block_key(block), fit_hash, ids, files))  # the commit marker
 
 
 def read_fitting_data(lake: Lake, roles: ModelRoles, blocks: list[TargetBlock]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,16 +204,26 @@ def read_fitting_data(lake: Lake, roles: ModelRoles, blocks: list[TargetBlock]) 
 
 def run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     """Fit every target block this rank owns that is not yet committed."""
+    with ExitStack() as stack:
+        if fabric.global_rank == 0:
+            stack.enter_context(fit_lock(experiment_root(cfg)))
+        return _run_fit(cfg, fabric)
+
+
+def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     start = time.perf_counter()
     root = experiment_root(cfg)
     lake = Lake.open(root)
-    roles = assign_roles(lake.committed_ids(), cfg.solve.test_fraction, cfg.solve.val_fraction, cfg.solve.split_seed)
+    check_parts(lake)
     config = solve_config(cfg, fabric.device)
+    roles = assign_roles(lake.committed_ids(), cfg.solve.test_fraction, cfg.solve.val_fraction, cfg.solve.split_seed)
+    fit_hash = identity_hash(lake.experiment_id, fit_identity(cfg, roles))
     if fabric.global_rank == 0:
         _open_fit(cfg, lake, roles)
     fabric.barrier()
     blocks = lake.target_blocks()
-    pending = [b for b in blocks if not block_path(root, "datamodel_fits", b).exists()]
+    done = done_blocks(root, fit_hash)
+    pending = [b for b in blocks if _block_key(b) not in done]
     fabric.barrier()  # all ranks plan from the same committed set
     mine = pending[fabric.global_rank :: fabric.world_size]
     per_call = cfg.solve.blocks_per_call or max(1, len(mine))
@@ -207,17 +243,14 @@ def run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
         train_ids, owner, example = _targets(group)
         fit = fit_datamodels(packed, y, torch.from_numpy(train_ids), lake.d, val_rows, config)
         for i, block in enumerate(group):
-            _write_block(root, block, fit, np.nonzero(owner == i)[0])
+            _write_block(root, block, fit, np.nonzero(owner == i)[0], fit_hash)
         failed += [f"{group[owner[f.target]].split} example {example[f.target]}: {f.reason}" for f in fit.failed]
         bar.update(int(y.shape[1]))
     bar.close()
     fabric.barrier()
     seconds = time.perf_counter() - start
     if fabric.global_rank == 0:
-        path = Layout(root).fit_json
-        record = json.loads(path.read_text())
+        record = read_fit_meta(lake.layout) or {}
         record.update(status="done", fit_seconds=record.get("fit_seconds", 0.0) + seconds, code_version=code_version())
-        tmp = path.with_name(".fit.json.tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(path)
+        write_fit_meta(lake.layout, record)
     return FitSummary(root, len(mine), len(blocks) - len(pending), sum(b.length for b in blocks), failed, seconds)

@@ -39,8 +39,10 @@ def test_rerun_after_a_crash_trains_only_missing_models(small_lake, compose, tmp
 
     copy = tmp_path / "small"
     shutil.copytree(root, copy)
-    lost = sorted((copy / "models").glob("part-*.parquet"))[1]
-    lost.unlink()  # as if the process died before the part's commit
+    lost = sorted((copy / "_records" / "part").glob("*.json"))[1]
+    for path in copy.glob(f"**/part-{lost.stem}.parquet"):
+        path.unlink()  # as if the process died before the part's renames
+    lost.unlink()
     again = compose(*[f"{k}" for k in ("subsets.num_models=48", "lake.chunk_size=16", "trainer.models_per_process=16",
                                        "lake.experiment=small", "lake.target_block=200")], f"lake.root={tmp_path}")
     summary = run_train(again)

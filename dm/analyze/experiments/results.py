@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from dm.lake.atomic import write_atomic, write_json_atomic
 
 METRICS_SCHEMA = pa.schema([("metric", pa.string()), ("value", pa.float64()), ("n", pa.int64())])
 
@@ -50,11 +50,8 @@ class ResultStore:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").unlink(missing_ok=True)
         for name, table in tables.items():
-            _atomic_parquet(table, folder / f"{name}.parquet")
-        payload = {"key": config_key(config), "config": config}
-        tmp = folder / f".config.json.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, folder / "config.json")
+            write_atomic(table, folder / f"{name}.parquet")
+        write_json_atomic({"key": config_key(config), "config": config}, folder / "config.json")
         return folder
 
     def write_metrics(self, name: str, rows: list[tuple[str, float, int]]) -> Path:
@@ -64,11 +61,6 @@ class ResultStore:
         table = pa.table({"metric": [r[0] for r in rows],
                           "value": [float(r[1]) if r[1] is not None else math.nan for r in rows],
                           "n": [int(r[2]) for r in rows]}, schema=METRICS_SCHEMA)
-        _atomic_parquet(table, path)
+        write_atomic(table, path)
         return path
 
-
-def _atomic_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)

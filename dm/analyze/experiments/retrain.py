@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 from dm.config.schema import model_identity
 from dm.data.prepare import ResidentData
 from dm.ids import RETRAIN_SALT, seed_stream
+from dm.lake.atomic import write_atomic
 from dm.models.networks import network_factory
 from dm.train.group import GroupResult, evaluate_group
 from dm.train.runner import train_models
@@ -130,10 +130,7 @@ class Retrainer:
             "target_ids": [r[3].astype(np.int32) for r in rows],
             "logits": [r[4].astype(np.float32).reshape(-1) for r in rows],
         }, schema=CACHE_SCHEMA)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp = self.cache_dir / f".{name}"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, self.cache_dir / name)
+        write_atomic(table, self.cache_dir / f"part-{uuid.uuid4().hex}.parquet")
 
     # ------------------------------------------------------------------ training
     def run(self, requests: list[Request]) -> list[np.ndarray]:

@@ -1,0 +1,161 @@
+"""`dm lake verify` / `dm lake repair`: check every file of an experiment against its records, and quarantine
+what is bad so that the next `dm train` / `dm fit` / `dm prepare` refills exactly what is missing.
+
+What is checked (each finding names the file and why):
+  * parts: each commit record is readable and of this experiment (owner = experiment identity hash); each
+    recorded file exists with its recorded size and blake2b checksum; its model ids are the recorded ones;
+  * part files (models/, masks/, margins/) and fit files that no commit record names (copied in, foreign);
+  * fit blocks: recorded for the fit configuration in fit.json, files matching their record;
+  * prepared data: data/info.json readable, betons matching their recorded checksums, examples present;
+  * dm.duckdb: opens as a DuckDB database.
+A bad file takes its whole part (or fit block) with it: a part is only ever in the lake complete.
+Repair moves files to `quarantine/<UTC time>/<original path>`; nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from dm.lake.errors import LakeError
+from dm.lake.fit_meta import read_fit_meta
+from dm.lake.records import RECORDS_DIR, Record, check_file, read_records
+from dm.lake.store import Lake
+
+PART_GLOBS = ("models/part-*.parquet", "masks/part-*.parquet", "margins/*/*/part-*.parquet")
+FIT_GLOBS = tuple(f"{o}/*/block=*.parquet" for o in ("datamodels", "datamodel_fits", "fit_path"))
+
+
+@dataclass
+class Problem:
+    path: Path  # the bad file
+    why: str
+    group: list[Path] = field(default_factory=list)  # everything to quarantine with it (part/block + record)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.why}"
+
+
+def _group(lake: Lake, record: Record) -> list[Path]:
+    root = lake.layout.root
+    return [record.path(root)] + [root / rel for rel in record.files if (root / rel).exists()]
+
+
+def _record_problems(lake: Lake, kind: str, owner: str | None, full: bool, what: str) -> tuple[list[Problem], set]:
+    """Problems of the records of `kind` and their files; also the set of files they rightly name."""
+    root = lake.layout.root
+    records, unreadable = read_records(root, kind)
+    problems = [Problem(path, why, [path]) for path, why in unreadable]
+    named: set[Path] = set()
+    for record in records.values():
+        if owner is not None and record.owner != owner:
+            problems.append(Problem(record.path(root), f"commit record of another {what} (owner {record.owner})",
+                                    _group(lake, record)))
+            continue
+        bad = [(root / rel, why) for rel, exp in record.files.items() if (why := check_file(root, rel, exp, full))]
+        if not bad and full and kind == "part":
+            bad = _id_problems(lake, record)
+        if bad:
+            problems += [Problem(path, why, _group(lake, record)) for path, why in bad]
+        else:
+            named |= {root / rel for rel in record.files}
+    return problems, named
+
+
+def _id_problems(lake: Lake, record: Record) -> list[tuple[Path, str]]:
+    first, last, count = record.ids
+    bad = []
+    for rel in record.files:
+        ids = pq.read_table(lake.layout.root / rel, columns=["model_id"]).column("model_id").to_numpy()
+        if len(ids) != count or len(set(ids.tolist())) != count or ids.min() != first or ids.max() != last:
+            bad.append((lake.layout.root / rel, f"model ids differ from the record ({first}..{last}, {count})"))
+    return bad
+
+
+def _unrecorded(lake: Lake, globs: tuple[str, ...], named: set[Path], in_problems: set[Path]) -> list[Problem]:
+    out = []
+    for pattern in globs:
+        for path in sorted(lake.layout.root.glob(pattern)):
+            if path not in named and path not in in_problems:
+                out.append(Problem(path, "not in any commit record of this experiment (copied in, or foreign)",
+                                   [path]))
+    return out
+
+
+def part_problems(lake: Lake, full: bool = True) -> list[Problem]:
+    """Problems of the trained parts (records, files, unrecorded part files)."""
+    problems, named = _record_problems(lake, "part", lake.experiment_id, full, "experiment")
+    flagged = {p for pr in problems for p in pr.group}
+    return problems + _unrecorded(lake, PART_GLOBS, named, flagged)
+
+
+def fit_problems(lake: Lake, full: bool = True) -> list[Problem]:
+    """Problems of fit.json and the fit blocks."""
+    try:
+        meta = read_fit_meta(lake.layout)
+    except LakeError as err:
+        return [Problem(lake.layout.fit_json, str(err).split(": ", 1)[-1], [lake.layout.fit_json])]
+    owner = meta.get("fit_hash") if meta else ""
+    problems, named = _record_problems(lake, "fit", owner, full, "fit configuration (see fit.json)")
+    flagged = {p for pr in problems for p in pr.group}
+    return problems + _unrecorded(lake, FIT_GLOBS, named, flagged)
+
+
+def data_problems(lake: Lake) -> list[Problem]:
+    if not lake.layout.data_dir.exists():
+        return []
+    from dm.data.prepare import prepared_problems
+
+    return [Problem(path, why, [path] if path.exists() else []) for path, why in prepared_problems(lake.layout.root)]
+
+
+def database_problems(lake: Lake) -> list[Problem]:
+    import duckdb
+
+    path = lake.layout.database
+    if not path.exists():
+        return []
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as err:
+        if "lock" in str(err).lower():
+            return []  # held by another process: not a problem of the file
+        return [Problem(path, f"not a readable DuckDB database ({str(err).splitlines()[0][:100]})", [path])]
+    except duckdb.Error as err:
+        return [Problem(path, f"not a readable DuckDB database ({str(err).splitlines()[0][:100]})", [path])]
+    return []
+
+
+def find_problems(lake: Lake, full: bool = True) -> list[Problem]:
+    """Every problem of the experiment (full=False: sizes only, no checksums or ids)."""
+    return part_problems(lake, full) + fit_problems(lake, full) + data_problems(lake) + database_problems(lake)
+
+
+def check_parts(lake: Lake) -> None:
+    """Refuse (LakeError naming the first bad file) a lake whose parts are foreign, unrecorded or truncated."""
+    problems = part_problems(lake, full=False)
+    if problems:
+        raise LakeError(f"{problems[0]} ({len(problems)} problem(s) in all: `dm lake verify` lists them, "
+                        "`dm lake repair` quarantines them so the next run refills them)")
+
+
+def repair(lake: Lake, problems: list[Problem]) -> list[tuple[Path, Path]]:
+    """Move every file of every problem's group to the quarantine; returns [(from, to)]. Nothing is deleted."""
+    root = lake.layout.root
+    target = lake.layout.quarantine / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    moved = []
+    for path in dict.fromkeys(p for pr in problems for p in (pr.group or [])):
+        if not path.exists():
+            continue
+        dest = target / path.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, dest)
+        moved.append((path, dest))
+    return moved
+
+
+__all__ = ["Problem", "find_problems", "check_parts", "repair", "RECORDS_DIR"]
