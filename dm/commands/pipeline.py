@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake
-from dm.lake.views import build_views
+from dm.lake.views import rebuild_views
 
 
 def prepare_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
@@ -24,7 +24,7 @@ def prepare_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
 
 
 def refresh_views(cfg: DictConfig) -> None:
-    build = build_views(Lake.open(experiment_root(cfg)))
+    build = rebuild_views(Lake.open(experiment_root(cfg)))
     views = ", ".join(v for v in build.created if not v.startswith("stg_"))
     print(f"views in {experiment_root(cfg) / 'dm.duckdb'}: {views}")
 

@@ -5,16 +5,23 @@
     dm query datamodel --param example_id=5 --param top=10
     dm sql "SELECT metric, value FROM evaluation"
 
-Both open `lake/<experiment>/dm.duckdb` with read_only=True. `dm sql` also refuses every statement that is not a
-single query (see `dm.analyze.views.readonly`); `dm query` runs only the fixed SQL of `dm.analyze.views.named`,
-with the user's values bound as prepared-statement parameters.
+Both open `lake/<experiment>/dm.duckdb` with read_only=True in DuckDB's sandbox (`dm.lake.views.open_database`:
+no external access, no extension install/load, files limited to the experiment's own directories). Before that,
+the database is checked: views missing, or changed since dm built them (a misused read-write connection), or a
+corrupt file, make dm rebuild it (a corrupt file is moved to `quarantine/` first). `dm sql` also refuses every
+statement that is not a single query (see `dm.analyze.views.readonly`); `dm query` runs only the fixed SQL of
+`dm.analyze.views.named`, with the user's values bound as prepared-statement parameters and ids range-checked.
+Output files must be outside the lake, in an existing directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import time
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -23,9 +30,19 @@ from omegaconf import DictConfig
 from dm.analyze.views.named import NAMED_QUERIES, NamedQuery, plain_view_query
 from dm.analyze.views.readonly import check_read_only
 from dm.errors import UsageError
+from dm.lake.atomic import read_json
 from dm.lake.layout import experiment_root
-from dm.lake.store import Lake
-from dm.lake.views import build_views, query_files
+from dm.lake.store import Lake, LakeError
+from dm.lake.views import (
+    DatabaseBusy,
+    DatabaseCorrupt,
+    connect,
+    query_files,
+    rebuild_views,
+    record_signature,
+    signature,
+    signature_path,
+)
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
@@ -40,28 +57,79 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
     return views, macros
 
 
-def _ensure_views(lake: Lake) -> None:
-    """Build the views when the database is missing one of queries/ (new files, or inputs written since the
-    last build, e.g. eval/ outputs). Skipped silently if another process holds the database."""
-    expected = set(query_files())
-    if lake.layout.database.exists():
-        con = duckdb.connect(str(lake.layout.database), read_only=True)
-        try:
-            views, macros = _catalog(con)
-        finally:
-            con.close()
-        if expected <= views | macros:
-            return
+def _state(lake: Lake) -> tuple[set[str], str] | None:
+    """(names defined, signature) of dm.duckdb; None if it is missing. A corrupt file is quarantined (None)."""
+    path = lake.layout.database
+    if not path.exists():
+        return None
     try:
-        build_views(lake)
-    except (duckdb.IOException, duckdb.ConnectionException):
-        pass  # held by another connection: query what is there
+        with connect(lake) as con:
+            views, macros = _catalog(con)
+            return views | macros, signature(con)
+    except DatabaseCorrupt:
+        dest = lake.layout.quarantine / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) / path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, dest)
+        print(f"dm: {path} was not a readable database; moved to {dest}, rebuilding it", file=sys.stderr)
+        return None
 
 
-def _connect(cfg: DictConfig) -> duckdb.DuckDBPyConnection:
+def _ensure_views(lake: Lake) -> None:
+    """Rebuild the views when dm.duckdb is missing or corrupt, lacks one of queries/ (new files, or inputs written
+    since the last build, e.g. eval/ outputs), or was changed since dm built it (a read-write connection misused,
+    e.g. `CREATE OR REPLACE VIEW models AS ...`: its signature differs from `_records/views.json`)."""
+    state = _state(lake)
+    try:
+        recorded = read_json(signature_path(lake)).get("signature")
+    except LakeError:
+        recorded = None  # built by an older dm or by hand: trusted as it is on first use, then recorded
+    if state is None:
+        rebuild_views(lake)
+        return
+    names, current = state
+    if recorded is not None and current != recorded:
+        print(f"dm: {lake.layout.database} was changed outside dm; rebuilding its views", file=sys.stderr)
+        rebuild_views(lake)
+    elif not set(query_files()) <= names:
+        try:
+            rebuild_views(lake)
+        except DatabaseBusy:
+            pass  # held by another connection: query the views that are there
+    elif recorded is None:
+        record_signature(lake)
+
+
+def _connect(cfg: DictConfig) -> tuple[Lake, duckdb.DuckDBPyConnection]:
     lake = Lake.open(experiment_root(cfg))
     _ensure_views(lake)
-    return duckdb.connect(str(lake.layout.database), read_only=True)
+    return lake, connect(lake)
+
+
+def _check_output(output: str | None, lake: Lake) -> None:
+    """--output must be a new or existing file in an existing directory outside the lake."""
+    if not output:
+        return
+    path = Path(output).resolve()
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {output}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"--output {output} is a directory; give a file name")
+    if path.is_relative_to(lake.layout.root.resolve().parent):
+        raise UsageError(f"--output {output} is inside the lake ({lake.layout.root.parent}); write results elsewhere")
+
+
+def _check_ranges(lake: Lake, params: dict[str, object]) -> None:
+    """Train ids and example ids must exist in the experiment (UsageError naming the range otherwise)."""
+    ids = params.get("ids") or []
+    bad = [i for i in ids if not 0 <= i < lake.d]
+    if bad:
+        raise UsageError(f"train ids {bad[:5]} are out of range: the experiment has {lake.d} training examples "
+                         f"(ids 0..{lake.d - 1})")
+    example, split = params.get("example_id"), params.get("split")
+    if example is not None:
+        n = lake.split_size(split) if split in ("train", "test") else max(lake.d, lake.split_size("test"))
+        if not 0 <= example < n:
+            raise UsageError(f"example_id {example} is out of range ({split or 'train/test'} ids are 0..{n - 1})")
 
 
 def _emit(table: pa.Table, fmt: str, output: str | None, limit: int | None = None) -> None:
@@ -77,6 +145,7 @@ def _emit(table: pa.Table, fmt: str, output: str | None, limit: int | None = Non
     if fmt == "csv":
         import pyarrow.csv as pacsv
 
+        table = _flat(table)
         if output:
             pacsv.write_csv(table, output)
         else:
@@ -90,6 +159,24 @@ def _emit(table: pa.Table, fmt: str, output: str | None, limit: int | None = Non
             fh.write(text + "\n")
     else:
         print(text)
+
+
+def _write(table: pa.Table, fmt: str, output: str | None, limit: int | None) -> None:
+    try:
+        _emit(table, fmt, output, limit)
+    except OSError as err:
+        raise UsageError(f"cannot write {output or 'stdout'}: {err.strerror or err}") from err
+    except pa.ArrowException as err:
+        raise UsageError(f"cannot write {fmt}: {str(err).splitlines()[0]}") from err
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """Nested columns (lists, structs) as JSON text, which CSV can hold."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_nested(f.type):
+            text = [None if v is None else json.dumps(v, default=str) for v in table.column(i).to_pylist()]
+            table = table.set_column(i, f.name, pa.array(text, pa.string()))
+    return table
 
 
 def _table_text(table: pa.Table, limit: int | None) -> str:
@@ -148,7 +235,7 @@ def _list(views: set[str]) -> str:
 
 def query_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
     """`dm query NAME`: run a named query (or a whole view) with its parameters bound."""
-    con = _connect(cfg)
+    lake, con = _connect(cfg)
     try:
         views, _ = _catalog(con)
         if args.list:
@@ -156,21 +243,25 @@ def query_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
             return 0
         if not args.name:
             raise UsageError("name a query (see `dm query --list`)")
+        _check_output(args.output, lake)
         query = _lookup(args.name, views)
-        table = _run(con, query.sql, query.bind(_raw_params(args)))
+        params = query.bind(_raw_params(args))
+        _check_ranges(lake, params)
+        table = _run(con, query.sql, params)
     finally:
         con.close()
-    _emit(table, args.format, args.output, args.limit)
+    _write(table, args.format, args.output, args.limit)
     return 0
 
 
 def sql_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
     """`dm sql "..."`: one read-only statement against the experiment's views."""
     check_read_only(args.sql)
-    con = _connect(cfg)
+    lake, con = _connect(cfg)
     try:
+        _check_output(args.output, lake)
         table = _run(con, args.sql)
     finally:
         con.close()
-    _emit(table, args.format, args.output, 50)
+    _write(table, args.format, args.output, 50)
     return 0

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from dm.lake.store import Lake, LakeError
+from dm.lake.views import connect
 from dm.solve.lake_fit import block_path, read_fitting_data, run_fit, solve_config
 from dm.solve.model_roles import assign_roles
 from dm.solve.path import fit_datamodels
@@ -169,9 +170,8 @@ def test_dm_eval_reports_heldout_metrics_through_the_views(fitted, capsys):
     cfg, root, _, _ = fitted
     assert main(["eval", *LINREG, f"lake.root={root.parent}"]) == 0
     assert "lds_test" in capsys.readouterr().out
-    import duckdb
 
-    con = duckdb.connect(str(root / "dm.duckdb"), read_only=True)
+    con = connect(Lake.open(root))
     lds = dict(con.execute("SELECT split, value FROM evaluation WHERE metric = 'lds'").fetchall())
     n_pred = con.execute("SELECT count(*) FROM predictions WHERE split = 'test'").fetchone()[0]
     held_out = len(json.loads((root / "fit.json").read_text())["test_model_ids"])

@@ -19,7 +19,7 @@ from scipy.stats import spearmanr
 
 from dm.lake import schema
 from dm.lake.store import Lake, PartResult
-from dm.lake.views import build_views
+from dm.lake.views import build_views, open_database
 from dm.report.thumbnails import ExampleImages
 
 BLOCK = 256
@@ -59,7 +59,7 @@ class FixtureLake:
         return self.lake.layout.database
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.database), read_only=True)
+        return open_database(self.lake, read_only=True)
 
 
 def _write(table: pa.Table, path: Path) -> None:
@@ -278,7 +278,7 @@ def make_lake(
         _eval_outputs(lake.layout.root, rng, sizes, n_heldout, k_pcs)
     built = build_views(lake)
     stand_ins = []
-    con = duckdb.connect(str(lake.layout.database))
+    con = open_database(lake, read_only=False, sandbox=False)
     try:
         for name, sql in STAND_INS.items():
             if name in built.created:

@@ -1,18 +1,17 @@
 """`dm train` end to end on a small digits lake: the views, resume after a crash, refusals."""
 
-import duckdb
 import numpy as np
 import pytest
 
 from dm.lake.store import Lake, LakeError
-from dm.lake.views import build_views
+from dm.lake.views import build_views, connect
 from dm.train.runner import run_train
 
 
 def test_views_hold_every_model_mask_and_margin_once(small_lake):
     cfg, root = small_lake
     build_views(Lake.open(root))
-    con = duckdb.connect(str(root / "dm.duckdb"), read_only=True)
+    con = connect(Lake.open(root))
     assert con.execute("SELECT count(*), count(DISTINCT model_id) FROM models").fetchone() == (48, 48)
     sizes = con.execute("SELECT DISTINCT count(*) FROM masks GROUP BY model_id").fetchall()
     assert sizes == [(round(0.5 * 1347),)]

@@ -184,9 +184,10 @@ def truth(tmp_path_factory: pytest.TempPathFactory) -> Truth:
 @pytest.fixture()
 def con(truth: Truth):
     """A fresh read-only connection to dm.duckdb (what the plain duckdb CLI would see)."""
-    import duckdb
 
-    c = duckdb.connect(str(truth.lake.layout.database), read_only=True)
+    from dm.lake.views import connect
+
+    c = connect(truth.lake)
     yield c
     c.close()
 
