@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sql": ("dm.commands.sql:sql_cmd", "run read-only SQL against the experiment's views"),
     "report": ("dm.commands.report:report_cmd", "write report.html for the experiment"),
     "run": ("dm.commands.pipeline:run_cmd", "the main job: prepare, train, fit, eval, views, report"),
+    "lake": ("dm.commands.lake:lake_cmd", "verify the experiment's files, or repair: quarantine the bad ones"),
 }
 
 EPILOG = """
@@ -42,6 +43,7 @@ Every command takes Hydra overrides after its own options, e.g.
   dm fit fabric.devices=2                 # two processes split the targets
   dm query counterfactual --ids 3,17,42
   dm sql "SELECT count(*) FROM models"
+  dm lake verify                           # then `dm lake repair` to quarantine what is bad
 Config groups: dataset model trainer subsets lake fabric solve eval report experiment (see conf/).
 Errors print as one line; `dm --debug ...` or DM_DEBUG=1 shows the traceback.
 """
@@ -65,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--limit", type=int, default=50, help="rows to print (table format)")
         if name == "sql":
             p.add_argument("sql", help="the SQL statement (read-only)")
+        if name == "lake":
+            p.add_argument("action", choices=("verify", "repair"), help="verify: list bad files; repair: quarantine")
         if name in ("query", "sql"):
             p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
             p.add_argument("--output", "-o", help="write to this file instead of stdout (required for parquet)")

@@ -100,7 +100,10 @@ def _ensure_views(lake: Lake) -> None:
 
 
 def _connect(cfg: DictConfig) -> tuple[Lake, duckdb.DuckDBPyConnection]:
+    from dm.lake.verify import check_files
+
     lake = Lake.open(experiment_root(cfg))
+    check_files(lake)  # no answer from a foreign, unrecorded or truncated file (sizes only: cheap)
     _ensure_views(lake)
     return lake, connect(lake)
 

@@ -137,7 +137,15 @@ def find_problems(lake: Lake, full: bool = True) -> list[Problem]:
 
 def check_parts(lake: Lake) -> None:
     """Refuse (LakeError naming the first bad file) a lake whose parts are foreign, unrecorded or truncated."""
-    problems = part_problems(lake, full=False)
+    _refuse(part_problems(lake, full=False))
+
+
+def check_files(lake: Lake) -> None:
+    """`check_parts`, and the same for the fit blocks (what the SQL views read)."""
+    _refuse(part_problems(lake, full=False) + fit_problems(lake, full=False))
+
+
+def _refuse(problems: list[Problem]) -> None:
     if problems:
         raise LakeError(f"{problems[0]} ({len(problems)} problem(s) in all: `dm lake verify` lists them, "
                         "`dm lake repair` quarantines them so the next run refills them)")

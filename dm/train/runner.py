@@ -89,8 +89,11 @@ def train_chunks(cfg: DictConfig, root: Path, chunks: list[np.ndarray], desc: st
             seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
             masks = subset_masks(seeds, info.d, size)
             result = train_models(cfg, data, seeds, masks)
-            lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
-                                       np.full(len(group), result.seconds / len(group)), code_version()))
+            added = lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
+                                               np.full(len(group), result.seconds / len(group)), code_version()))
+            if added < len(group):  # another launcher of this experiment committed them first: never twice
+                tqdm.write(f"models {group[0]}..{group[-1]}: {len(group) - added} already committed by another "
+                           "process; kept theirs")
             accs.append(result.test_accuracy)
             bar.update(len(group))
     bar.close()
