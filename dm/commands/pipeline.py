@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from omegaconf import DictConfig
 
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake
-from dm.lake.views import rebuild_views
+from dm.lake.views import DatabaseBusy, rebuild_views
 
 
 def prepare_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
@@ -24,7 +25,11 @@ def prepare_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
 
 
 def refresh_views(cfg: DictConfig) -> None:
-    build = rebuild_views(Lake.open(experiment_root(cfg)))
+    try:
+        build = rebuild_views(Lake.open(experiment_root(cfg)))
+    except DatabaseBusy as err:  # a user's open connection: the results are committed, the views wait
+        print(f"views not refreshed: {err}; `dm sql` rebuilds them when the database is free", file=sys.stderr)
+        return
     views = ", ".join(v for v in build.created if not v.startswith("stg_"))
     print(f"views in {experiment_root(cfg) / 'dm.duckdb'}: {views}")
 

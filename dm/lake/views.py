@@ -163,7 +163,11 @@ def record_signature(lake: Lake) -> str:
 
 
 def rebuild_views(lake: Lake) -> ViewBuild:
-    """`build_views`, then record the database's signature (so `dm sql` can tell a misused database)."""
-    build = build_views(lake)
-    record_signature(lake)
+    """`build_views`, then record the database's signature (so `dm sql` can tell a misused database); under the
+    experiment lock, so two dm processes never build at once."""
+    from dm.lake.lock import experiment_lock
+
+    with experiment_lock(lake.layout.root):
+        build = build_views(lake)
+        record_signature(lake)
     return build
