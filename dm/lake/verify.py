@@ -135,9 +135,10 @@ def find_problems(lake: Lake, full: bool = True) -> list[Problem]:
     return part_problems(lake, full) + fit_problems(lake, full) + data_problems(lake) + database_problems(lake)
 
 
-def check_parts(lake: Lake) -> None:
-    """Refuse (LakeError naming the first bad file) a lake whose parts are foreign, unrecorded or truncated."""
-    _refuse(part_problems(lake, full=False))
+def check_parts(lake: Lake, full: bool = False) -> None:
+    """Refuse (LakeError naming the first bad file) a lake whose parts are foreign, unrecorded or truncated
+    (full: or whose checksums or ids differ from their records)."""
+    _refuse(part_problems(lake, full=full))
 
 
 def check_files(lake: Lake) -> None:

@@ -214,7 +214,7 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     start = time.perf_counter()
     root = experiment_root(cfg)
     lake = Lake.open(root)
-    check_parts(lake)
+    check_parts(lake, full=fabric.global_rank == 0)  # before anything is replaced (checksums are then cached)
     config = solve_config(cfg, fabric.device)
     roles = assign_roles(lake.committed_ids(), cfg.solve.test_fraction, cfg.solve.val_fraction, cfg.solve.split_seed)
     fit_hash = identity_hash(lake.experiment_id, fit_identity(cfg, roles))
