@@ -37,6 +37,7 @@ from dm.lake.views import (
     DatabaseBusy,
     DatabaseCorrupt,
     connect,
+    inputs_fingerprint,
     query_files,
     rebuild_views,
     record_signature,
@@ -75,27 +76,28 @@ def _state(lake: Lake) -> tuple[set[str], str] | None:
 
 
 def _ensure_views(lake: Lake) -> None:
-    """Rebuild the views when dm.duckdb is missing or corrupt, lacks one of queries/ (new files, or inputs written
-    since the last build, e.g. eval/ outputs), or was changed since dm built it (a read-write connection misused,
-    e.g. `CREATE OR REPLACE VIEW models AS ...`: its signature differs from `_records/views.json`)."""
+    """Rebuild the views when dm.duckdb is missing or corrupt, was changed since dm built it (a read-write
+    connection misused, e.g. `CREATE OR REPLACE VIEW models AS ...`: its signature differs from the one in
+    `_records/views.json`), or lacks one of queries/ while the files the views read have changed since the last
+    build (new inputs, e.g. eval/ outputs)."""
     state = _state(lake)
     try:
-        recorded = read_json(signature_path(lake)).get("signature")
+        recorded = read_json(signature_path(lake))
     except LakeError:
-        recorded = None  # built by an older dm or by hand: trusted as it is on first use, then recorded
+        recorded = {}  # built by an older dm or by hand: trusted as it is on first use, then recorded
     if state is None:
         rebuild_views(lake)
         return
     names, current = state
-    if recorded is not None and current != recorded:
+    if recorded and current != recorded.get("signature"):
         print(f"dm: {lake.layout.database} was changed outside dm; rebuilding its views", file=sys.stderr)
         rebuild_views(lake)
-    elif not set(query_files()) <= names:
+    elif not set(query_files()) <= names and recorded.get("inputs") != inputs_fingerprint(lake):
         try:
             rebuild_views(lake)
         except DatabaseBusy:
             pass  # held by another connection: query the views that are there
-    elif recorded is None:
+    elif not recorded:
         record_signature(lake)
 
 

@@ -152,13 +152,23 @@ def signature_path(lake: Lake) -> Path:
     return lake.layout.root / "_records" / "views.json"
 
 
+def inputs_fingerprint(lake: Lake) -> str:
+    """Hash of the names of the files under the directories the views read: changes when a view may have
+    become buildable (e.g. eval/ outputs written), not when a file is merely rewritten."""
+    import hashlib
+
+    root = lake.layout.root
+    names = sorted(str(p.relative_to(root)) for d in lake_directories() for p in (root / d).rglob("*.parquet"))
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
 def record_signature(lake: Lake) -> str:
-    """Record the current signature of dm.duckdb as the one dm built."""
+    """Record the current signature of dm.duckdb as the one dm built, with the inputs it was built from."""
     from dm.lake.atomic import write_json_atomic
 
     with open_database(lake, read_only=True) as con:
         sig = signature(con)
-    write_json_atomic({"signature": sig}, signature_path(lake))
+    write_json_atomic({"signature": sig, "inputs": inputs_fingerprint(lake)}, signature_path(lake))
     return sig
 
 
