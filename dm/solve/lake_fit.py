@@ -181,9 +181,14 @@ def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.nda
         ),
         block_path(root, "datamodel_fits", block),
     )
+    commit_block(root, block, fit_hash)
+
+
+def commit_block(root: Path, block: TargetBlock, fit_hash: str) -> None:
+    """Write the commit record of a block whose three output files are in place (its commit marker)."""
     files = [block_path(root, output, block) for output in OUTPUTS]
     ids = [block.first, block.first + block.length - 1, block.length]
-    write_record(root, make_record(root, "fit", _block_key(block), fit_hash, ids, files))  # the commit marker
+    write_record(root, make_record(root, "fit", _block_key(block), fit_hash, ids, files))
 
 
 def read_fitting_data(lake: Lake, roles: ModelRoles, blocks: list[TargetBlock]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ import pytest
 
 from dm.lake.store import Lake, PartResult
 from dm.lake.views import build_views
+from dm.solve.lake_fit import commit_block
 
 D, N_TEST, BLOCK, M, GROUPS = 60, 25, 16, 90, 3
 SPLITS = ("test", "train")
@@ -160,9 +161,12 @@ def make_lake(root: Path, seed: int = 0) -> Truth:
                 "train_model_ids": list(range(45)),
                 "val_model_ids": list(range(45, 60)),
                 "test_model_ids": test_models.tolist(),
+                "fit_hash": "hand-written",
             }
         )
     )
+    for block in lake.target_blocks():  # commit the hand-written blocks as `dm fit` would
+        commit_block(root, block, "hand-written")
     return Truth(root, masks, margins, labels, weights, bias, group, test_models)
 
 
