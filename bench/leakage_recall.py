@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 
 from dm.analyze.baselines import RankerFactory, fit_lasso_weights, load_weights, ranking
@@ -27,7 +26,7 @@ from dm.config.compose import load_config
 from dm.data.prepare import load_resident
 from dm.data.sources import load_digits_dataset
 from dm.lake.store import Lake
-from dm.lake.views import build_views
+from dm.lake.views import build_views, connect
 from dm.solve.lake_fit import run_fit
 from dm.train.runner import experiment_root, make_fabric, run_train
 
@@ -57,7 +56,7 @@ def recall_at(order: np.ndarray, sources: np.ndarray, k: int) -> np.ndarray:
 def leakage_view_order(lake: Lake, targets: np.ndarray) -> np.ndarray:
     """int64 [n, 10]: the `leakage` view's candidates per planted target by rank (-1 where it has fewer)."""
     build_views(lake)
-    con = duckdb.connect(str(lake.layout.database), read_only=True)
+    con = connect(lake)
     rows = con.execute("SELECT example_id, rank, train_id FROM leakage WHERE list_contains($ids, example_id)",
                        {"ids": targets.tolist()}).fetchall()
     con.close()

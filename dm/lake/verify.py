@@ -114,19 +114,17 @@ def data_problems(lake: Lake) -> list[Problem]:
 
 
 def database_problems(lake: Lake) -> list[Problem]:
-    import duckdb
+    from dm.lake.views import DatabaseBusy, open_database
 
     path = lake.layout.database
     if not path.exists():
         return []
     try:
-        duckdb.connect(str(path), read_only=True).close()
-    except duckdb.IOException as err:
-        if "lock" in str(err).lower():
-            return []  # held by another process: not a problem of the file
-        return [Problem(path, f"not a readable DuckDB database ({str(err).splitlines()[0][:100]})", [path])]
-    except duckdb.Error as err:
-        return [Problem(path, f"not a readable DuckDB database ({str(err).splitlines()[0][:100]})", [path])]
+        open_database(lake, read_only=True).close()
+    except DatabaseBusy:
+        return []  # held by another process: not a problem of the file
+    except LakeError as err:
+        return [Problem(path, str(err).removeprefix(f"{path} "), [path])]
     return []
 
 
