@@ -143,6 +143,9 @@ def load_resident(root: Path, device: torch.device | str = "cpu") -> ResidentDat
     root = Path(root)
     info = read_info(root)
     layout = Layout(root)
+    bad = [f"{path}: {why}" for path, why in prepared_problems(root) if path.suffix == ".beton"]
+    if bad:
+        raise LakeError(f"{bad[0]}; `dm prepare` (or `dm train`) writes it again")
     regression = info.task == "regression"
     x_tr, y_tr = read_beton(layout.beton("train"), regression)
     x_te, y_te = read_beton(layout.beton("test"), regression)
