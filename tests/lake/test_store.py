@@ -94,3 +94,37 @@ def test_a_crash_between_renames_leaves_no_model_half_in(tmp_path, monkeypatch):
     assert not list((tmp_path / "e").rglob("part-000000002-000000003.parquet"))
     reopened.write_part(part([2, 3], rng))
     assert reopened.committed_ids().tolist() == [0, 1, 2, 3]
+
+
+def test_atomic_path_leaves_the_old_file_on_a_failed_write(tmp_path):
+    from dm.lake.atomic import atomic_path, write_json_atomic
+
+    target = write_json_atomic({"v": 1}, tmp_path / "x.json")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text('{"v": 2')  # half written, then the writer fails
+            raise RuntimeError("disk full")
+    assert target.read_text().replace(" ", "").replace("\n", "") == '{"v":1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_reads_name_a_file_that_differs_from_its_record(tmp_path):
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    lake.write_part(part([0, 1], np.random.default_rng(4)))
+    path = lake.layout.margins("test", 1, lake.committed_parts()[0])
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 1  # same size, other bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(LakeError, match=f"{path}: checksum differs"):
+        lake.read_margins("test", 1)
+    lake.read_margins("test", 0)  # the other blocks are still readable
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../x", ".hidden", "_records", ""])
+def test_experiment_names_stay_inside_the_lake_root(tmp_path, name):
+    from omegaconf import OmegaConf
+
+    from dm.lake.layout import experiment_root
+
+    with pytest.raises(LakeError, match="plain directory name"):
+        experiment_root(OmegaConf.create({"lake": {"root": str(tmp_path), "experiment": name}}))
