@@ -44,7 +44,7 @@ def _foreign_part(tmp_path, lake: Lake) -> Lake:
     return other
 
 
-@pytest.mark.parametrize("with_record", [True, False])
+@pytest.mark.parametrize("with_record", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_a_part_copied_from_another_experiment_is_refused(partial: Experiment, tmp_path, capsys, with_record) -> None:
     other = _foreign_part(tmp_path, Lake.open(partial.path))
     for path in other.layout.root.rglob("*"):
