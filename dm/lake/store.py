@@ -58,7 +58,6 @@ class PartResult:
     train_seconds: np.ndarray  # float64 [M]
     code_version: str
 
-
     def subset(self, keep: np.ndarray) -> PartResult:
         """The models at boolean positions `keep` [M]."""
         return PartResult(self.model_ids[keep], self.seeds[keep], self.masks[keep],

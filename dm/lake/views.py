@@ -56,8 +56,11 @@ def _open_error(path: Path, err: duckdb.Error) -> LakeError:
     first = str(err).splitlines()[0]
     if "lock" in first.lower() or "different configuration" in first:
         return DatabaseBusy(f"{path} is held by another process or connection; close it and retry ({first})")
-    with open(path, "rb") as fh:
-        header = fh.read(12)
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(12)
+    except OSError:
+        return LakeError(f"{path} cannot be opened ({first})")
     if header[8:12] != b"DUCK" or "not a valid DuckDB database" in first:
         return DatabaseCorrupt(f"{path} is not a readable DuckDB database ({first})")
     return LakeError(f"{path} cannot be opened ({first})")
