@@ -199,20 +199,26 @@ class Lake:
             for stage in sorted(self.layout.staging.glob("*")):
                 if _owner_alive(stage):
                     continue  # a live process's commit (only possible without the lock, e.g. an old dm)
-                journal = stage / JOURNAL
-                if journal.exists():
-                    try:
-                        entry = json.loads(journal.read_text())
-                    except (OSError, json.JSONDecodeError):
-                        entry = {"part": None, "files": []}  # torn journal: its renames never started
-                    if entry.get("part") not in committed:
-                        for rel in entry.get("files", []):
-                            final = self.layout.root / rel
-                            if final.exists():
-                                final.unlink()
-                                removed.append(final)
+                for final in self._crash_leftovers(stage, committed):
+                    final.unlink()
+                    removed.append(final)
                 shutil.rmtree(stage, ignore_errors=True)
         return removed
+
+    def crash_leftovers(self) -> set[Path]:
+        """Files that dead writers' journals name for parts that never got their record (`recover` removes them)."""
+        committed = set(self.committed_parts())
+        stages = [s for s in sorted(self.layout.staging.glob("*")) if not _owner_alive(s)]
+        return {path for stage in stages for path in self._crash_leftovers(stage, committed)}
+
+    def _crash_leftovers(self, stage: Path, committed: set[str]) -> list[Path]:
+        try:
+            entry = json.loads((stage / JOURNAL).read_text())
+        except (OSError, json.JSONDecodeError):
+            return []  # no journal, or a torn one: its renames never started
+        if entry.get("part") in committed:
+            return []
+        return [self.layout.root / rel for rel in entry.get("files", []) if (self.layout.root / rel).exists()]
 
     def write_part(self, result: PartResult) -> int:
         """Atomically add a set of models; returns how many were added.

@@ -77,10 +77,14 @@ def _id_problems(lake: Lake, record: Record) -> list[tuple[Path, str]]:
 
 
 def _unrecorded(lake: Lake, globs: tuple[str, ...], named: set[Path], in_problems: set[Path]) -> list[Problem]:
+    crashed = lake.crash_leftovers()
     out = []
     for pattern in globs:
         for path in sorted(lake.layout.root.glob(pattern)):
-            if path not in named and path not in in_problems:
+            if path in crashed:
+                out.append(Problem(path, "left by a crashed commit (its journal names it); the next `dm train` "
+                                   "or `dm lake repair` removes it", []))
+            elif path not in named and path not in in_problems:
                 out.append(Problem(path, "not in any commit record of this experiment (copied in, or foreign)",
                                    [path]))
     return out

@@ -128,3 +128,33 @@ def test_experiment_names_stay_inside_the_lake_root(tmp_path, name):
 
     with pytest.raises(LakeError, match="plain directory name"):
         experiment_root(OmegaConf.create({"lake": {"root": str(tmp_path), "experiment": name}}))
+
+
+def test_verify_tells_crash_leftovers_from_foreign_files(tmp_path, monkeypatch):
+    import os
+
+    from dm.lake.verify import find_problems
+
+    rng = np.random.default_rng(5)
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    lake.write_part(part([0, 1], rng))
+    real_replace, calls = os.replace, []
+
+    def crash_on_fourth(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # journal, masks, one margins file are in place
+            raise KeyboardInterrupt("simulated crash")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        lake.write_part(part([2, 3], rng))
+    monkeypatch.setattr(os, "replace", real_replace)
+    foreign = lake.layout.masks("000000007-000000008")
+    foreign.write_bytes(lake.layout.masks(lake.committed_parts()[0]).read_bytes())
+    whys = {p.path.name + " " + p.why.split(" (")[0].split(";")[0] for p in find_problems(lake)}
+    assert whys == {"part-000000002-000000003.parquet left by a crashed commit",  # masks and one margins file
+                    "part-000000007-000000008.parquet not in any commit record of this experiment"}
+    assert len([p for p in find_problems(lake) if "crashed" in p.why]) == 2
+    lake.recover()
+    assert [p.path for p in find_problems(lake)] == [foreign]
