@@ -60,7 +60,7 @@ def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
         raw.pop(key, None)
     dtypes = {"float32": torch.float32, "float64": torch.float64}
     if raw.get("dtype", "float32") not in dtypes:
-        raise ValueError(f"solve.dtype={raw.get('dtype')!r} is not supported (float32 or float64)")
+        raise ConfigError(f"solve.dtype={raw.get('dtype')!r} is not supported (float32 or float64)")
     raw["dtype"] = dtypes[raw.get("dtype", "float32")]
     if raw.get("use_triton") in ("true", "false"):
         raw["use_triton"] = raw["use_triton"] == "true"
