@@ -11,6 +11,7 @@ import duckdb
 from dm.report.context import ReportContext, RunInfo
 from dm.report.page import Section, document, notice
 from dm.report.sections import (
+    attribution,
     brittleness,
     clusters,
     counterfactuals,
@@ -34,6 +35,7 @@ SECTIONS: tuple[ModuleType, ...] = (
     sparsity,
     counterfactuals,
     brittleness,
+    attribution,
     gallery,
     leakage,
     pca,

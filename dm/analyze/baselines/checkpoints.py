@@ -10,6 +10,7 @@ all-ones mask with the same seed, up to floating-point summation order.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +29,14 @@ from dm.train.group import init_networks
 @dataclass
 class CheckpointedModel:
     """A model trained on all d examples. checkpoints[e] = parameters after epoch e; lrs[e] = the mean learning
-    rate of epoch e's steps (the η_e of TracInCP)."""
+    rate of epoch e's steps (the η_e of TracInCP); seconds = wall time of its training (the cost of the
+    attribution methods that use it)."""
 
     seed: int
     network: nn.Module  # final parameters, eval mode
     checkpoints: list[dict[str, torch.Tensor]]
     lrs: list[float]
+    seconds: float = float("nan")
 
 
 def reference_seeds(seed: int, count: int) -> np.ndarray:
@@ -51,6 +54,7 @@ def train_reference_models(cfg: DictConfig, data: ResidentData, seeds: np.ndarra
     steps = -(-d // bs)
     out = []
     for seed, net in zip(seeds, init_networks(factory, np.asarray(seeds)), strict=True):
+        start = time.perf_counter()
         net = net.to(data.x_train.device).train()
         opt, sched = make_optimizer(list(net.parameters()), trainer, steps)
         gen = torch.Generator(device=data.x_train.device).manual_seed(int(seed))
@@ -71,5 +75,8 @@ def train_reference_models(cfg: DictConfig, data: ResidentData, seeds: np.ndarra
                 sched.step()
             checkpoints.append({k: v.detach().clone() for k, v in net.state_dict().items()})
             lrs.append(float(np.mean(epoch_lrs)))
-        out.append(CheckpointedModel(int(seed), copy.deepcopy(net).eval(), checkpoints, lrs))
+        if data.x_train.is_cuda:
+            torch.cuda.synchronize()
+        out.append(CheckpointedModel(int(seed), copy.deepcopy(net).eval(), checkpoints, lrs,
+                                     time.perf_counter() - start))
     return out

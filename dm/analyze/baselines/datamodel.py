@@ -11,6 +11,7 @@ class DatamodelRanker:
     """Ranks by the datamodel weights; `predicted_delta` gives the datamodel's counterfactual prediction."""
 
     name = "datamodels"
+    calibration = "native"
 
     def __init__(self, weights: DatamodelWeights):
         self.weights = weights
@@ -20,6 +21,10 @@ class DatamodelRanker:
         if split not in self.weights.weights:
             raise KeyError(f"no datamodel weights for split {split!r}; run `dm fit` first")
         return np.ascontiguousarray(self.weights.weights[split][:, np.asarray(ids, np.int64)].T)
+
+    def bias(self, split: str, ids: np.ndarray) -> np.ndarray:
+        """float32 [len(ids)]: b_j of each target (NaN where not fitted)."""
+        return self.weights.bias[split][np.asarray(ids, np.int64)]
 
     def predicted_delta(self, split: str, target: int, removed: np.ndarray) -> float:
         """Predicted margin change of removing train ids `removed`: −Σ_{i∈R} θ_i (paper §4.1.2)."""

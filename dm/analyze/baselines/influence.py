@@ -69,13 +69,18 @@ class InfluenceRanker:
     """Empirical influence of every train example on targets of a split, from the lake's masks and margins."""
 
     name = "influence"
+    calibration = "bias"  # margin units (a difference of mean margins), no bias of its own
 
-    def __init__(self, lake: Lake | Path | str, output: str = "margin", chunk_models: int = 4096):
+    def __init__(self, lake: Lake | Path | str, output: str = "margin", chunk_models: int = 4096,
+                 model_ids: np.ndarray | None = None):
+        """model_ids: the lake models to estimate from (default all; `dm eval`'s LDS passes the fitting models
+        only, so that held-out models never enter the estimate)."""
         if output not in ("margin", "correct"):
             raise ValueError(f"influence output must be 'margin' or 'correct', got {output!r}")
         self.lake = lake if isinstance(lake, Lake) else Lake.open(Path(lake))
         self.output = output
         self.chunk_models = chunk_models
+        self.model_ids = None if model_ids is None else np.unique(np.asarray(model_ids, np.int64))
         self._cache: dict[str, np.ndarray] = {}
 
     def matrix(self, split: str) -> np.ndarray:
@@ -85,6 +90,11 @@ class InfluenceRanker:
             margin_ids, margins = read_outputs(self.lake, split)
             if not np.array_equal(model_ids, margin_ids):
                 raise RuntimeError("masks and margins of the lake hold different models")
+            if self.model_ids is not None:
+                keep = np.isin(model_ids, self.model_ids)
+                if keep.sum() != len(self.model_ids):
+                    raise RuntimeError("some requested models are not in the lake")
+                model_ids, packed, margins = model_ids[keep], packed[keep], margins[keep]
             y = (margins > 0).astype(np.float64) if self.output == "correct" else margins.astype(np.float64)
             sums = _InfluenceSums(self.lake.d, y.shape[1])
             for first in range(0, len(model_ids), self.chunk_models):

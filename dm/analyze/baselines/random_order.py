@@ -12,6 +12,7 @@ class RandomRanker:
     """Random same-class order per target, seeded by (seed, split, target id)."""
 
     name = "random"
+    calibration = "affine"
 
     def __init__(self, train_labels: np.ndarray, test_labels: np.ndarray, seed: int = 0, same_class: bool = True):
         self.labels = {"train": np.asarray(train_labels), "test": np.asarray(test_labels)}

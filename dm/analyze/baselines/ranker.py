@@ -1,8 +1,10 @@
 """The one interface every attribution method implements, so retraining experiments can run on any of them.
 
 A ranker scores every training example for a target: higher = more supportive of the target's correct-class
-margin (removing it is expected to lower the margin most). Experiments only ever use the *order* of the scores
-(top-k removal, nearest-neighbour recall); datamodels additionally give predicted effects in margin units.
+margin (removing it is expected to lower the margin most). Retraining experiments use the *order* of the scores
+(top-k removal, nearest-neighbour recall); the LDS comparison of `dm eval` uses the scores themselves as a linear
+model of subset models' margins, prediction = mask @ scores_j (calibrated per target as the ranker's
+`calibration` says: see `dm.analyze.baselines.prediction`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class Ranker(Protocol):
     """Scores of training examples for targets of one split."""
 
     name: str
+    calibration: str  # "native" | "bias" | "affine" (dm.analyze.baselines.prediction)
 
     def scores(self, split: str, ids: np.ndarray) -> np.ndarray:
         """float32 [len(ids), d]: support of each training example for each target `ids` (0-based, in `split`)."""

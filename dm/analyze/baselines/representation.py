@@ -37,6 +37,7 @@ class NearestNeighbourRanker:
     """Cosine similarity of penultimate features (same-label neighbours first unless same_label=False)."""
 
     name = "nearest"
+    calibration = "affine"
 
     def __init__(self, models: list[CheckpointedModel], data: ResidentData, same_label: bool = True):
         self.data = data

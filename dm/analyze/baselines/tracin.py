@@ -35,6 +35,7 @@ class TracInRanker:
     """TracInCP scores of every training example for targets, from checkpointed reference models."""
 
     name = "tracin"
+    calibration = "affine"
 
     def __init__(self, models: list[CheckpointedModel], data: ResidentData, last_layer: bool = False,
                  chunk: int = 512):

@@ -1,5 +1,6 @@
 """`run_experiments`: the retraining experiments of `dm eval` (counterfactuals, data support, mislabelling,
-brittleness) on one lake, each stored under `lake/<exp>/eval/<experiment>/` and reused when its inputs repeat.
+brittleness) on one lake, each stored under `lake/<exp>/eval/<experiment>/` and reused when its inputs repeat,
+then the LDS-vs-cost comparison of every attribution method (`attribution`, needs `dm fit`'s held-out models).
 
 Retrains are scheduled in three rounds so that models of equal training-set size from different experiments
 share vmapped groups: (1) the control; (2) counterfactual sets and every search point; (3) verifications.
@@ -21,6 +22,7 @@ from dm.analyze.baselines.factory import RankerFactory, orders_for
 from dm.analyze.baselines.lasso import fit_lasso_weights
 from dm.analyze.baselines.random_order import RandomRanker
 from dm.analyze.baselines.weights import DatamodelWeights, load_weights
+from dm.analyze.experiments.attribution import score_attributions
 from dm.analyze.experiments.brittleness import brittleness_cdf
 from dm.analyze.experiments.config import EvalConfig
 from dm.analyze.experiments.control import run_control
@@ -172,6 +174,16 @@ def run_experiments(cfg: DictConfig, lake_root: Path | str | None = None, weight
         summary["written"]["brittleness"] = store.save(
             "brittleness", {n: configs[n] for n, _ in SEARCHES if done.get(n)}, {"cdf": cdf})
     summary["retrains"] = {"scheduled": retrainer.scheduled, "trained": retrainer.trained}
+    if ecfg.attribution.enabled:
+        if lake.layout.fit_json.exists():
+            fitted = load_weights(lake, ("test",)).fitted("test")
+            n = ecfg.attribution.targets
+            scored = np.nonzero(fitted)[0] if n == 0 else balanced_sample(labels, n, ecfg.seed, fitted)
+            table = score_attributions(cfg, lake, factory, ecfg.attribution, scored, device_for(cfg), progress)
+            summary["written"]["attribution"] = store.root / "attribution"
+            summary["attribution"] = table
+        else:
+            summary["skipped"] = {"attribution": "no fit.json: run `dm fit` (its held-out models are the ground truth)"}
     summary["seconds"] = time.perf_counter() - start
     return summary
 

@@ -1,0 +1,68 @@
+"""The `eval.attribution` block: which attribution methods `dm eval` scores by LDS, and with which settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dm.config.schema import ConfigError
+
+METHODS = ("datamodels", "influence", "nearest", "tracin", "random", "trak", "if")
+LAKE_METHODS = ("datamodels", "influence")  # estimated from the lake's models: one row per model count
+
+DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
+    {"method": "datamodels"},
+    {"method": "influence"},
+    {"method": "trak", "models": 1},
+    {"method": "trak", "models": 10},
+    {"method": "if", "method_if": "cg", "models": 1},
+    {"method": "if", "method_if": "ekfac", "models": 1},
+    {"method": "tracin", "models": 1},
+    {"method": "nearest", "models": 1},
+    {"method": "random"},
+)
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    """enabled: score methods by LDS in `dm eval`; targets: test targets scored (0 = every test target with a
+    datamodel, else a class-balanced sample); model_counts: fitting models per point of the datamodels and
+    empirical-influence curves (0 = all fitting models); runs: one dict per method run, `method` plus that
+    ranker's settings (dm.analyze.baselines.factory), with `method_if` for the influence-function method."""
+
+    enabled: bool = True
+    targets: int = 0
+    model_counts: tuple[int, ...] = (1000, 2000, 5000, 0)
+    runs: tuple[dict[str, Any], ...] = DEFAULT_RUNS
+
+    def __post_init__(self) -> None:
+        if self.targets < 0:
+            raise ConfigError("eval.attribution: targets must be >= 0 (0 = all)")
+        if not self.model_counts or any(int(n) < 0 for n in self.model_counts):
+            raise ConfigError("eval.attribution: model_counts must be a non-empty list of counts >= 0 (0 = all)")
+        object.__setattr__(self, "model_counts", tuple(int(n) for n in self.model_counts))
+        runs = tuple(dict(r) for r in self.runs)
+        for run in runs:
+            if run.get("method") not in METHODS:
+                raise ConfigError(f"eval.attribution: every run needs a method within {METHODS}, got {run}")
+        object.__setattr__(self, "runs", runs)
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any] | None) -> AttributionConfig:
+        raw = dict(raw or {})
+        unknown = sorted(set(raw) - {"enabled", "targets", "model_counts", "runs"})
+        if unknown:
+            raise ConfigError(f"eval.attribution: unknown keys {unknown}")
+        if "model_counts" in raw:
+            raw["model_counts"] = tuple(raw["model_counts"])
+        if "runs" in raw:
+            raw["runs"] = tuple(raw["runs"])
+        return cls(**raw)
+
+
+def ranker_options(run: dict[str, Any]) -> dict[str, Any]:
+    """The ranker settings of a run (its dict without `method`; `method_if` becomes the ranker's `method`)."""
+    opts = {k: v for k, v in run.items() if k not in ("method", "method_if")}
+    if "method_if" in run:
+        opts["method"] = run["method_if"]
+    return opts
