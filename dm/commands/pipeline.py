@@ -73,6 +73,11 @@ def eval_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
     metrics = summary["metrics"]
     shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
     print(f"eval: {shown} -> {experiment_root(cfg) / 'eval'}")
+    table = (summary["experiments"] or {}).get("attribution")
+    if table is not None:
+        rows = sorted(table.to_pylist(), key=lambda r: (r["method"], r["models_trained"]))
+        print("attribution methods (view attribution_scores): " + ", ".join(
+            f"{r['method']}[{r['models_trained']} models] LDS {r['lds']:.3f}" for r in rows))
     return 0
 
 

@@ -214,6 +214,20 @@ def test_attribution_table_on_a_fitted_lake(fitted_lake, small_lake) -> None:
     # a rerun with the same inputs reuses every row
     again = score_attributions(cfg, lake, factory, acfg, targets, "cpu", progress=False)
     assert again.column("attribution_seconds").to_pylist() == table.column("attribution_seconds").to_pylist()
+    # the view serves the table, and the report draws its section from the view
+    from dm.lake.views import build_views, connect
+    from dm.report.render import render
+
+    build_views(lake)
+    con = connect(lake)
+    try:
+        view = con.sql("SELECT method, settings, lds, models_trained, seconds FROM attribution_scores").fetchall()
+        assert sorted(view) == sorted((r["method"], r["settings"], r["lds"], r["models_trained"], r["seconds"])
+                                      for r in rows)
+        section = next(s for s in render(con).sections if s.id == "attribution")
+    finally:
+        con.close()
+    assert section.status == "ok" and "<img" in section.body and "trak" in section.body
 
 
 def test_empirical_influence_run_uses_only_the_fitting_models(fitted_lake, small_lake) -> None:
@@ -230,3 +244,24 @@ def test_empirical_influence_run_uses_only_the_fitting_models(fitted_lake, small
     expected = empirical_influence(unpack_masks(packed[rows], lake.d), margins[rows][:, [3, 8]])
     got = InfluenceRanker(lake, model_ids=fitting).scores("test", np.array([3, 8]))
     np.testing.assert_allclose(got, expected.T, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_peers_on_cuda_match_cpu(small_lake, reference) -> None:
+    """TRAK (traker's BasicProjector fallback unless fast_jl is installed) and dattri's CG influence functions on
+    CUDA give the CPU scores (same projector seed, float32)."""
+    import copy
+
+    from dm.analyze.baselines.checkpoints import CheckpointedModel
+    from dm.data.prepare import ResidentData
+
+    data = small_lake.data
+    gpu = ResidentData(*(t.cuda() for t in (data.x_train, data.y_train, data.x_test, data.y_test)), data.info)
+    moved = [CheckpointedModel(m.seed, copy.deepcopy(m.network).cuda(),
+                               [{k: v.cuda() for k, v in c.items()} for c in m.checkpoints], m.lrs, m.seconds)
+             for m in reference]
+    targets = np.array([1, 2, 3])
+    for make in (lambda ms, d: TrakRanker(ms, d, proj_dim=0, lambda_reg=1e-2, last_layer=True),
+                 lambda ms, d: InfluenceFunctionRanker(ms, d, method="cg", damping=0.02, max_iter=10)):
+        cpu, cuda = make(reference, data).scores("test", targets), make(moved, gpu).scores("test", targets)
+        np.testing.assert_allclose(cuda, cpu, rtol=2e-2, atol=2e-3 * np.abs(cpu).max())

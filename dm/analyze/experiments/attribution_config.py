@@ -15,6 +15,7 @@ DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
     {"method": "influence"},
     {"method": "trak", "models": 1},
     {"method": "trak", "models": 10},
+    {"method": "trak", "models": 30},
     {"method": "if", "method_if": "cg", "models": 1},
     {"method": "if", "method_if": "ekfac", "models": 1},
     {"method": "tracin", "models": 1},
@@ -32,7 +33,7 @@ class AttributionConfig:
 
     enabled: bool = True
     targets: int = 0
-    model_counts: tuple[int, ...] = (1000, 2000, 5000, 0)
+    model_counts: tuple[int, ...] = (100, 300, 1000, 2000, 5000, 0)
     runs: tuple[dict[str, Any], ...] = DEFAULT_RUNS
 
     def __post_init__(self) -> None:
