@@ -21,6 +21,7 @@ DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
     {"method": "tracin", "models": 1},
     {"method": "nearest", "models": 1},
     {"method": "random"},
+    {"method": "random", "same_class": False},
 )
 
 

@@ -53,14 +53,14 @@ def body(ctx: ReportContext) -> str:
         seconds = np.array([r[11] for r in members], float)
         lds = np.array([r[2] for r in members], float)
         curve = members[0][0] in CURVES
-        style = {"marker": "o" if curve else "s", "linestyle": "-" if curve else "none",
+        style = {"marker": "o" if curve else "s", "linestyle": "-" if len(members) > 1 else "none",
                  "linewidth": 2.2 if members[0][0] == "datamodels" else 1.2}
         by_models.plot(trained, lds, label=name, **style)
         by_seconds.plot(seconds, lds, label=name, **style)
     by_models.set_xscale("symlog", linthresh=1)
     by_models.set_xlabel("models trained (lake subset models, or full-set reference models)")
     by_models.set_ylabel("LDS on held-out models")
-    by_seconds.set_xscale("log")
+    by_seconds.set_xscale("symlog", linthresh=1)
     by_seconds.set_xlabel("seconds (training + attribution)")
     by_models.legend(fontsize=7, loc="best")
     first = rows[0]
