@@ -73,12 +73,20 @@ def eval_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
     metrics = summary["metrics"]
     shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
     print(f"eval: {shown} -> {experiment_root(cfg) / 'eval'}")
-    table = (summary["experiments"] or {}).get("attribution")
-    if table is not None:
-        rows = sorted(table.to_pylist(), key=lambda r: (r["method"], r["models_trained"]))
-        print("attribution methods (view attribution_scores): " + ", ".join(
-            f"{r['method']}[{r['models_trained']} models] LDS {r['lds']:.3f}" for r in rows))
+    line = attribution_line(summary)
+    if line:
+        print(line)
     return 0
+
+
+def attribution_line(evaluated: dict) -> str:
+    """One line of `dm eval`'s LDS-vs-cost table (view attribution_scores), or "" if it was not computed."""
+    table = (evaluated.get("experiments") or {}).get("attribution")
+    if table is None:
+        return ""
+    rows = sorted(table.to_pylist(), key=lambda r: (r["method"], r["models_trained"], r["settings"]))
+    return "  attribution LDS (models trained): " + ", ".join(
+        f"{r['method']} {r['lds']:.2f} ({r['models_trained']})" for r in rows)
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -151,6 +159,8 @@ def run_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
             f"  seed noise  reliability {rel:.3f} (LDS ceiling ~{max(rel, 0.0) ** 0.5:.2f}), "
             f"OPT {m.get('opt_test', float('nan')):.4f} vs datamodel MSE {m.get('mse_test', float('nan')):.4f} (test)"
         )
+    if attribution_line(evaluated):
+        lines.append(attribution_line(evaluated))
     cf = {k: v for k, v in m.items() if k.startswith("counterfactual")}
     if cf:
         lines.append(

@@ -18,7 +18,7 @@ TARGETS = np.array([1, 7, 300])
 def factory(small_lake) -> RankerFactory:
     weights = fit_lasso_weights(small_lake.lake, "test", TARGETS)
     return RankerFactory(small_lake.cfg, small_lake.lake, small_lake.data, weights,
-                         {"tracin": {"models": 1}, "nearest": {"models": 1}}, seed=0)
+                         {"tracin": {"models": 1}, "nearest": {"models": 1}, "if": {"max_iter": 5}}, seed=0)
 
 
 @pytest.mark.parametrize("name", RANKER_NAMES)

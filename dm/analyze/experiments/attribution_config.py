@@ -17,6 +17,7 @@ DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
     {"method": "trak", "models": 10},
     {"method": "trak", "models": 30},
     {"method": "if", "method_if": "cg", "models": 1},
+    {"method": "if", "method_if": "cg", "models": 3},
     {"method": "if", "method_if": "ekfac", "models": 1},
     {"method": "tracin", "models": 1},
     {"method": "nearest", "models": 1},
