@@ -17,6 +17,7 @@ import pytest
 from omegaconf import DictConfig
 from scipy.stats import spearmanr
 
+from dm.analyze.experiments.attribution import SCHEMA as ATTRIBUTION_SCHEMA
 from dm.lake import schema
 from dm.lake.store import Lake, PartResult
 from dm.lake.views import build_views, open_database
@@ -205,6 +206,17 @@ def _eval_outputs(root: Path, rng: np.random.Generator, sizes: dict[str, int], n
         ),
         root / "eval" / "counterfactual" / "results.parquet",
     )
+    attribution = [
+        {"method": m, "settings": f'{{"models": {n}}}', "split": "test", "lds": lds_m, "pearson": 0.9, "spearman": 0.9,
+         "mse": 0.05, "n_targets": n_test, "n_heldout_models": n_heldout,
+         "n_models_used": n if m == "datamodels" else 0,
+         "models_trained": n, "checkpoints": n, "calibration": "native" if m == "datamodels" else "affine",
+         "calibration_models": 0, "train_seconds": 0.1 * n, "attribution_seconds": 1.0, "seconds": 0.1 * n + 1.0,
+         "device": "cpu", "key": f"{m}{n}"}
+        for m, n, lds_m in (("datamodels", 100, 0.3), ("datamodels", 1000, 0.7), ("trak", 1, 0.3), ("trak", 10, 0.45))
+    ]
+    _write(pa.Table.from_pylist(attribution, schema=ATTRIBUTION_SCHEMA),
+           root / "eval" / "attribution" / "scores.parquet")
     ks = [10, 20, 40, 80, 160, 320]
     br = [(r, k, min(1.0, k / (80.0 * (i + 1)) + 0.01 * i)) for i, r in enumerate(RANKERS) for k in ks]
     cols = list(zip(*br, strict=True))
