@@ -42,7 +42,7 @@ def body(ctx: ReportContext) -> str:
     rows = views.rows(SQL)
     if not rows:
         raise SectionUnavailable(f"the `{VIEW}` view has no rows yet: run `dm eval`")
-    fig = new_figure(10.0, 4.2)
+    fig = new_figure(11.5, 4.2)
     by_models, by_seconds = fig.subplots(1, 2, sharey=True)
     groups: dict[str, list[tuple]] = {}
     for row in rows:
@@ -62,7 +62,7 @@ def body(ctx: ReportContext) -> str:
     by_models.set_ylabel("LDS on held-out models")
     by_seconds.set_xscale("symlog", linthresh=1)
     by_seconds.set_xlabel("seconds (training + attribution)")
-    by_models.legend(fontsize=7, loc="best")
+    fig.legend(*by_models.get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     first = rows[0]
     cols = ["method", "settings", "LDS", "pooled Pearson", "MSE", "models trained", "checkpoints", "calibration",
             "seconds", "device"]
