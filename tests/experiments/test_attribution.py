@@ -88,6 +88,8 @@ def test_calibrations_fit_scale_and_bias_on_validation_models_only() -> None:
 def test_attribution_config_refuses_bad_input() -> None:
     with pytest.raises(ConfigError, match="method"):
         AttributionConfig.from_raw({"runs": [{"method": "shapley"}]})
+    with pytest.raises(ConfigError, match="not \\['model'\\]"):
+        AttributionConfig.from_raw({"runs": [{"method": "trak", "model": 10}]})
     with pytest.raises(ConfigError, match="unknown keys"):
         AttributionConfig.from_raw({"model_count": [10]})
     assert AttributionConfig.from_raw({"model_counts": [100, 0]}).model_counts == (100, 0)

@@ -9,6 +9,11 @@ from dm.config.schema import ConfigError
 
 METHODS = ("datamodels", "influence", "nearest", "tracin", "random", "trak", "if")
 LAKE_METHODS = ("datamodels", "influence")  # estimated from the lake's models: one row per model count
+SETTINGS = {  # the settings each method's run may carry (dm.analyze.baselines.factory)
+    "datamodels": (), "influence": ("output",), "nearest": ("models", "same_label"),
+    "tracin": ("models", "last_layer"), "random": ("same_class",),
+    "trak": ("models", "proj_dim", "lambda_reg", "last_layer"), "if": ("models", "method_if", "damping", "max_iter"),
+}
 
 DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
     {"method": "datamodels"},
@@ -48,6 +53,10 @@ class AttributionConfig:
         for run in runs:
             if run.get("method") not in METHODS:
                 raise ConfigError(f"eval.attribution: every run needs a method within {METHODS}, got {run}")
+            bad = sorted(set(run) - {"method", *SETTINGS[run["method"]]})
+            if bad:
+                raise ConfigError(f"eval.attribution: {run['method']} runs take {list(SETTINGS[run['method']])}, "
+                                  f"not {bad}")
         object.__setattr__(self, "runs", runs)
 
     @classmethod
