@@ -10,9 +10,10 @@ from typing import Any, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 
+from dm.config.attribution import AttributionConfig
 from dm.errors import ConfigError
 
-RANKERS = ("datamodels", "influence", "nearest", "tracin", "random")
+RANKERS = ("datamodels", "influence", "nearest", "tracin", "random", "trak", "if")
 REMOVED = ("top", "bottom", "random")
 
 
@@ -87,6 +88,17 @@ class RandomOptions:
 
 
 @dataclass
+class TrakOptions:
+    models: int = 1  # reference models, one TRAK checkpoint each (traker)
+    proj_dim: int = 512  # random projection dimension (0: none)
+    lambda_reg: float = 0.0  # ridge added to the projected gradients' Gram matrix
+    last_layer: bool = False  # gradients of the last linear layer only
+
+    def __post_init__(self) -> None:
+        _require(self.models >= 1 and self.proj_dim >= 0, "rankers.trak: models >= 1 and proj_dim >= 0")
+
+
+@dataclass
 class RankerOptions:
     """Options of the rankers that have any (`datamodels` has none)."""
 
@@ -94,6 +106,9 @@ class RankerOptions:
     nearest: NearestOptions = field(default_factory=NearestOptions)
     tracin: TracInOptions = field(default_factory=TracInOptions)
     random: RandomOptions = field(default_factory=RandomOptions)
+    trak: TrakOptions = field(default_factory=TrakOptions)
+    # influence functions ("if", a Python keyword) take their settings per run in `attribution.runs`; as a
+    # support-experiment ranker they use dm.analyze.baselines.factory's defaults (CG, 1 model)
 
 
 @dataclass
@@ -111,6 +126,7 @@ class EvalConfig:
     mislabel: SupportConfig = field(
         default_factory=lambda: SupportConfig(ks=(4, 8, 16, 32, 64), rankers=("datamodels",)))
     rankers: RankerOptions = field(default_factory=RankerOptions)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)  # LDS of every method vs its cost
 
     def __post_init__(self) -> None:
         _require(self.weights in ("lake", "lasso"), f"weights={self.weights!r} must be lake or lasso")

@@ -15,9 +15,9 @@ from dm.analyze.baselines import InfluenceFunctionRanker, TrakRanker, empirical_
 from dm.analyze.baselines.checkpoints import reference_seeds, train_reference_models
 from dm.analyze.baselines.factory import RankerFactory
 from dm.analyze.experiments.attribution import GroundTruth, score, score_attributions
-from dm.analyze.experiments.attribution_config import AttributionConfig
 from dm.analyze.views.evaluate import split_metrics
 from dm.analyze.views.predictions import heldout_predictions
+from dm.config.attribution import AttributionConfig
 from dm.config.schema import ConfigError
 from dm.lake.bits import pack_masks
 from dm.lake.store import Lake
@@ -86,13 +86,17 @@ def test_calibrations_fit_scale_and_bias_on_validation_models_only() -> None:
 
 
 def test_attribution_config_refuses_bad_input() -> None:
+    from dm.config.compose import load_config
+    from dm.config.eval import EvalConfig
+
     with pytest.raises(ConfigError, match="method"):
-        AttributionConfig.from_raw({"runs": [{"method": "shapley"}]})
-    with pytest.raises(ConfigError, match="not \\['model'\\]"):
-        AttributionConfig.from_raw({"runs": [{"method": "trak", "model": 10}]})
+        AttributionConfig(runs=[{"method": "shapley"}])
+    with pytest.raises(ConfigError, match="not \\['model'\\]"):  # a typo fails when the config is composed
+        load_config(["dataset=digits", "eval.attribution.runs=[{method: trak, model: 10}]"])
     with pytest.raises(ConfigError, match="unknown keys"):
-        AttributionConfig.from_raw({"model_count": [10]})
-    assert AttributionConfig.from_raw({"model_counts": [100, 0]}).model_counts == (100, 0)
+        EvalConfig.from_cfg({"attribution": {"model_count": [10]}})
+    ecfg = EvalConfig.from_cfg(load_config(["dataset=digits", "eval.attribution.model_counts=[100,0]"]).eval)
+    assert list(ecfg.attribution.model_counts) == [100, 0] and ecfg.attribution.runs[0] == {"method": "datamodels"}
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +271,19 @@ def test_peers_on_cuda_match_cpu(small_lake, reference) -> None:
                  lambda ms, d: InfluenceFunctionRanker(ms, d, method="cg", damping=0.02, max_iter=10)):
         cpu, cuda = make(reference, data).scores("test", targets), make(moved, gpu).scores("test", targets)
         np.testing.assert_allclose(cuda, cpu, rtol=2e-2, atol=2e-3 * np.abs(cpu).max())
+
+
+def test_dm_eval_experiments_fill_the_attribution_table(fitted_lake) -> None:
+    """run_experiments (what `dm eval` runs) scores the configured methods once `dm fit` has held models out."""
+    from dm.analyze.experiments import run_experiments
+
+    cfg, lake = fitted_lake
+    small = small_config(lake.layout.root.parent, "solve.k_lambdas=6", "solve.max_epochs=20",
+                         "eval.counterfactual.enabled=false", "eval.support.enabled=false",
+                         "eval.mislabel.enabled=false", "eval.attribution.targets=4",
+                         "eval.attribution.model_counts=[0]",
+                         "eval.attribution.runs=[{method: datamodels}, {method: random}]")
+    summary = run_experiments(small, lake.layout.root, progress=False)
+    rows = summary["attribution"].to_pylist()
+    assert [r["method"] for r in rows] == ["datamodels", "random"] and all(r["n_targets"] == 4 for r in rows)
+    assert rows[0]["lds"] > rows[1]["lds"]

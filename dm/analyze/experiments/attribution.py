@@ -44,11 +44,11 @@ from dm.analyze.baselines.factory import RankerFactory
 from dm.analyze.baselines.influence import InfluenceRanker, read_outputs
 from dm.analyze.baselines.prediction import LinearPredictor, fit_predictor
 from dm.analyze.baselines.weights import DatamodelWeights
-from dm.analyze.experiments.attribution_config import LAKE_METHODS, AttributionConfig, ranker_options
 from dm.analyze.experiments.results import _atomic_parquet, config_key
 from dm.analyze.views.evaluate import split_metrics
 from dm.analyze.views.model_split import read_model_split
 from dm.analyze.views.predictions import SplitPredictions
+from dm.config.attribution import LAKE_METHODS, AttributionConfig, ranker_options
 from dm.lake.bits import unpack_masks
 from dm.lake.store import Lake, LakeError
 from dm.solve.lake_fit import solve_config

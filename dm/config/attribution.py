@@ -1,11 +1,12 @@
-"""The `eval.attribution` block: which attribution methods `dm eval` scores by LDS, and with which settings."""
+"""The `eval.attribution` block: which attribution methods `dm eval` scores by LDS, and with which settings
+(dm.analyze.experiments.attribution). Part of the `eval` group's schema (dm.config.eval)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dm.config.schema import ConfigError
+from dm.errors import ConfigError
 
 METHODS = ("datamodels", "influence", "nearest", "tracin", "random", "trak", "if")
 LAKE_METHODS = ("datamodels", "influence")  # estimated from the lake's models: one row per model count
@@ -15,7 +16,7 @@ SETTINGS = {  # the settings each method's run may carry (dm.analyze.baselines.f
     "trak": ("models", "proj_dim", "lambda_reg", "last_layer"), "if": ("models", "method_if", "damping", "max_iter"),
 }
 
-DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
+DEFAULT_RUNS: tuple[dict[str, Any], ...] = (  # conf/eval/default.yaml repeats these
     {"method": "datamodels"},
     {"method": "influence"},
     {"method": "trak", "models": 1},
@@ -31,7 +32,7 @@ DEFAULT_RUNS: tuple[dict[str, Any], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class AttributionConfig:
     """enabled: score methods by LDS in `dm eval`; targets: test targets scored (0 = every test target with a
     datamodel, else a class-balanced sample); model_counts: fitting models per point of the datamodels and
@@ -40,36 +41,21 @@ class AttributionConfig:
 
     enabled: bool = True
     targets: int = 0
-    model_counts: tuple[int, ...] = (100, 300, 1000, 2000, 5000, 0)
-    runs: tuple[dict[str, Any], ...] = DEFAULT_RUNS
+    model_counts: list[int] = field(default_factory=lambda: [100, 300, 1000, 2000, 5000, 0])
+    runs: list[dict[str, Any]] = field(default_factory=lambda: [dict(r) for r in DEFAULT_RUNS])
 
     def __post_init__(self) -> None:
         if self.targets < 0:
             raise ConfigError("eval.attribution: targets must be >= 0 (0 = all)")
         if not self.model_counts or any(int(n) < 0 for n in self.model_counts):
             raise ConfigError("eval.attribution: model_counts must be a non-empty list of counts >= 0 (0 = all)")
-        object.__setattr__(self, "model_counts", tuple(int(n) for n in self.model_counts))
-        runs = tuple(dict(r) for r in self.runs)
-        for run in runs:
+        for run in self.runs:
             if run.get("method") not in METHODS:
                 raise ConfigError(f"eval.attribution: every run needs a method within {METHODS}, got {run}")
             bad = sorted(set(run) - {"method", *SETTINGS[run["method"]]})
             if bad:
                 raise ConfigError(f"eval.attribution: {run['method']} runs take {list(SETTINGS[run['method']])}, "
                                   f"not {bad}")
-        object.__setattr__(self, "runs", runs)
-
-    @classmethod
-    def from_raw(cls, raw: dict[str, Any] | None) -> AttributionConfig:
-        raw = dict(raw or {})
-        unknown = sorted(set(raw) - {"enabled", "targets", "model_counts", "runs"})
-        if unknown:
-            raise ConfigError(f"eval.attribution: unknown keys {unknown}")
-        if "model_counts" in raw:
-            raw["model_counts"] = tuple(raw["model_counts"])
-        if "runs" in raw:
-            raw["runs"] = tuple(raw["runs"])
-        return cls(**raw)
 
 
 def ranker_options(run: dict[str, Any]) -> dict[str, Any]:
