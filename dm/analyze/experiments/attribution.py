@@ -44,11 +44,12 @@ from dm.analyze.baselines.factory import RankerFactory
 from dm.analyze.baselines.influence import InfluenceRanker, read_outputs
 from dm.analyze.baselines.prediction import LinearPredictor, fit_predictor
 from dm.analyze.baselines.weights import DatamodelWeights
-from dm.analyze.experiments.results import _atomic_parquet, config_key
+from dm.analyze.experiments.results import config_key
 from dm.analyze.views.evaluate import split_metrics
 from dm.analyze.views.model_split import read_model_split
 from dm.analyze.views.predictions import SplitPredictions
 from dm.config.attribution import LAKE_METHODS, AttributionConfig, ranker_options
+from dm.lake.atomic import write_atomic
 from dm.lake.bits import unpack_masks
 from dm.lake.store import Lake, LakeError
 from dm.solve.lake_fit import solve_config
@@ -222,8 +223,8 @@ def score_attributions(cfg: DictConfig, lake: Lake, factory: RankerFactory, acfg
         row = old.get(key) or {**run_one(cfg, run, count, truth, factory, device), "key": key}
         rows.append(row)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_parquet(pa.Table.from_pylist(rows, schema=SCHEMA), path)  # after every run: nothing lost on a crash
+        write_atomic(pa.Table.from_pylist(rows, schema=SCHEMA), path)  # after every run: nothing lost on a crash
     bar.close()
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    _atomic_parquet(table, path)
+    write_atomic(table, path)
     return table
