@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("dm.commands.report:report_cmd", "write report.html for the experiment"),
     "run": ("dm.commands.pipeline:run_cmd", "the main job: prepare, train, fit, eval, views, report"),
     "lake": ("dm.commands.lake:lake_cmd", "verify the experiment's files, or repair: quarantine the bad ones"),
+    "slurm": ("dm.commands.slurm:slurm_cmd", "print the sbatch script that runs a dm command as a SLURM job (array)"),
 }
 
 EPILOG = """
@@ -44,6 +45,7 @@ Every command takes Hydra overrides after its own options, e.g.
   dm query counterfactual --ids 3,17,42
   dm sql "SELECT count(*) FROM models"
   dm lake verify                           # then `dm lake repair` to quarantine what is bad
+  dm slurm train experiment=cifar10_paper launch.slurm.nodes=4 launch.slurm.array=8 > train.sbatch
 Config groups: dataset model trainer subsets lake fabric solve eval report experiment (see conf/).
 Errors print as one line; `dm --debug ...` or DM_DEBUG=1 shows the traceback.
 """
@@ -65,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="bind a parameter (repeatable); also --ids 1,2,3 style for common ones")
             p.add_argument("--ids", help="comma-separated train ids (counterfactual)")
             p.add_argument("--limit", type=int, default=50, help="rows to print (table format)")
+        if name == "slurm":
+            p.add_argument("job", choices=("train", "fit", "eval", "run", "prepare"), help="the dm command to schedule")
+            p.add_argument("--output", "-o", help="write the script to this file instead of stdout")
         if name == "sql":
             p.add_argument("sql", help="the SQL statement (read-only)")
         if name == "lake":
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dm {args.command}: unrecognized arguments: {' '.join(unknown)}", file=sys.stderr)
         return 2
     try:
-        cfg = compose_for(args.command, overrides)
+        cfg = compose_for(getattr(args, "job", None) or args.command, overrides)  # `dm slurm run` composes as run
         return int(_resolve(COMMANDS[args.command][0])(cfg, args) or 0)
     except DMError as err:
         if args.debug or os.environ.get("DM_DEBUG", "") not in ("", "0"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import DictConfig
 
@@ -28,3 +29,20 @@ def small_lake(tmp_path_factory: pytest.TempPathFactory, compose) -> tuple[DictC
     cfg = compose(*SMALL, f"lake.root={root}", "lake.experiment=small", "lake.target_block=200")
     run_train(cfg)
     return cfg, root / "small"
+
+
+def assert_same_lake(built: Path, reference: Path, n_models: int) -> None:
+    """Two experiments hold the same models: ids 0..n_models-1, masks, margins and per-model columns."""
+    from dm.lake.store import Lake
+
+    two, one = Lake.open(built), Lake.open(reference)
+    ids_two, masks_two = two.read_masks()
+    ids_one, masks_one = one.read_masks()
+    np.testing.assert_array_equal(ids_two, np.arange(n_models))
+    np.testing.assert_array_equal(ids_two, ids_one)
+    np.testing.assert_array_equal(masks_two, masks_one)
+    for block in one.target_blocks():
+        np.testing.assert_allclose(two.read_margins(block.split, block.block)[1],
+                                   one.read_margins(block.split, block.block)[1], rtol=1e-5, atol=1e-5)
+    cols = ["model_id", "seed", "n_included", "test_accuracy"]
+    assert two.read_models().select(cols).sort_by("model_id").equals(one.read_models().select(cols))

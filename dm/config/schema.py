@@ -99,6 +99,47 @@ class FabricConfig:
 
 
 @dataclass
+class SlurmConfig:
+    """What `dm slurm COMMAND` writes into the sbatch script (see dm/cluster/slurm.py)."""
+
+    nodes: int = 1
+    gpus_per_node: int = 8  # one task (Fabric process) per GPU; with fabric.accelerator=cpu, fabric.devices tasks
+    cpus_per_task: int = 8
+    time: str = "24:00:00"
+    array: int = 1  # job-array tasks, each owning 1/array of the model ids (or target blocks)
+    max_parallel: int | None = None  # at most this many array tasks at once (`--array=0-N%max`)
+    partition: str | None = None
+    account: str | None = None
+    mem: str | None = None  # e.g. 200G; default: the partition's
+    requeue: bool = True  # a pre-empted task is requeued and trains only what it is missing
+    setup: list[str] = field(default_factory=list)  # shell lines before srun (module load ..., source .venv/...)
+    sbatch: list[str] = field(default_factory=list)  # extra `#SBATCH` options, e.g. ["--qos=high"]
+
+    def __post_init__(self) -> None:
+        _require(self.nodes >= 1 and self.gpus_per_node >= 1 and self.cpus_per_task >= 1,
+                 "launch.slurm.nodes, gpus_per_node and cpus_per_task must be >= 1")
+        _require(self.array >= 1, f"launch.slurm.array={self.array} must be >= 1")
+        _require(self.max_parallel is None or self.max_parallel >= 1, "launch.slurm.max_parallel must be >= 1")
+
+
+@dataclass
+class LaunchConfig:
+    """How a scheduled job shares the work: task `shard_index` of `num_shards` (e.g. a SLURM array task) owns
+    every num_shards-th chunk of model ids and target block (dm.cluster.shard). Unset: the whole job."""
+
+    shard_index: int | None = None
+    num_shards: int | None = None
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+    def __post_init__(self) -> None:
+        count = 1 if self.num_shards is None else self.num_shards
+        index = 0 if self.shard_index is None else self.shard_index
+        _require(count >= 1 and 0 <= index < count,
+                 f"launch.shard_index={self.shard_index} / launch.num_shards={self.num_shards}: "
+                 "need 0 <= shard_index < num_shards")
+
+
+@dataclass
 class DMConfig:
     dataset: DatasetConfig = MISSING  # one of OPTION_SCHEMAS["dataset"], named by the dataset group's yaml
     model: ModelConfig = MISSING  # one of OPTION_SCHEMAS["model"], named by the model group's yaml
@@ -106,6 +147,7 @@ class DMConfig:
     subsets: SubsetsConfig = field(default_factory=SubsetsConfig)
     lake: LakeConfig = field(default_factory=LakeConfig)
     fabric: FabricConfig = field(default_factory=FabricConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
     solve: SolveSettings = field(default_factory=SolveSettings)
     eval: EvalConfig = field(default_factory=EvalConfig)
     report: ReportSettings = field(default_factory=ReportSettings)

@@ -3,8 +3,9 @@
 * `experiment_lock(root)`: held briefly around prepare, recovery and each part's commit; a second launcher
   waits for it (up to `timeout` seconds, then a one-line LakeError). Commits are therefore serialised, and
   recovery never sees another process's staging half-written.
-* `fit_lock(root)`: held for a whole `dm fit`; a second `dm fit` on the same experiment is refused at once
-  (one writer per fit, so `solve.overwrite` can never mix two configurations).
+* `fit_lock(root, shard)`: held for a whole `dm fit` (one per job-array task: tasks of one fit write disjoint
+  target blocks); a second `dm fit` of the same shard is refused at once, and `solve.overwrite` is refused while
+  any other fit holds its lock (`other_fits_running`), so two configurations are never mixed.
 
 Both are `filelock` locks (flock on a file in the experiment), released by the OS when a process dies.
 """
@@ -64,15 +65,31 @@ def experiment_lock(root: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[
 
 
 @contextmanager
-def fit_lock(root: Path) -> Iterator[None]:
-    """Hold the experiment's fit lock for a whole `dm fit`; refuses at once if another fit holds it."""
-    lock = _lock(writable_root(root) / FIT_LOCK_FILE)
+def fit_lock(root: Path, shard: str = "") -> Iterator[None]:
+    """Hold the fit lock of `shard` ("" = the whole fit) for a whole `dm fit`; refuses at once if it is held."""
+    name = FIT_LOCK_FILE if not shard else f".fit.{shard}.lock"
+    lock = _lock(writable_root(root) / name)
     try:
         lock.acquire(timeout=0)
     except Timeout as err:
-        raise LakeError(f"another `dm fit` is writing {root}; wait for it to finish (one fit per experiment "
-                        "at a time)") from err
+        what = f" ({shard})" if shard else ""
+        raise LakeError(f"another `dm fit`{what} is writing {root}; wait for it to finish (one fit per experiment "
+                        "and job-array task at a time)") from err
     try:
         yield
     finally:
         lock.release()
+
+
+def other_fits_running(root: Path) -> bool:
+    """Whether a fit lock of `root` other than the ones this process holds is held by another process."""
+    for path in sorted(Path(root).glob(".fit*.lock")):
+        lock = _lock(path)
+        if lock.is_locked:  # held by this process (a singleton lock object per path)
+            continue
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+    return False

@@ -24,11 +24,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from dm.cluster.shard import Shard
 from dm.errors import ConfigError
 from dm.lake.atomic import write_atomic
 from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout, experiment_root
-from dm.lake.lock import fit_lock
+from dm.lake.lock import experiment_lock, fit_lock, other_fits_running
 from dm.lake.records import RECORDS_DIR, check_file, identity_hash, make_record, read_records, write_record
 from dm.lake.store import Lake, LakeError, TargetBlock
 from dm.lake.verify import check_parts
@@ -103,6 +104,9 @@ def _open_fit(cfg: DictConfig, lake: Lake, roles: ModelRoles) -> str:
             )
         if same:
             return fit_hash
+        if other_fits_running(root):
+            raise LakeError(f"{root}: other `dm fit` tasks are writing the current fit; solve.overwrite would mix "
+                            "two configurations (wait for them, or use another lake.experiment)")
         for output in (*OUTPUTS, f"{RECORDS_DIR}/fit"):
             shutil.rmtree(root / output, ignore_errors=True)
     write_fit_meta(lake.layout, {**identity, "fit_hash": fit_hash, "code_version": code_version(),
@@ -209,9 +213,10 @@ def read_fitting_data(lake: Lake, roles: ModelRoles, blocks: list[TargetBlock]) 
 
 def run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     """Fit every target block this rank owns that is not yet committed."""
+    shard = Shard.from_cfg(cfg.launch)
     with ExitStack() as stack:
-        if fabric.global_rank == 0:
-            stack.enter_context(fit_lock(experiment_root(cfg)))
+        if fabric.global_rank == 0:  # job-array tasks of one fit hold one lock each and fit disjoint blocks
+            stack.enter_context(fit_lock(experiment_root(cfg), shard.tag))
         return _run_fit(cfg, fabric)
 
 
@@ -224,11 +229,13 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     roles = assign_roles(lake.committed_ids(), cfg.solve.test_fraction, cfg.solve.val_fraction, cfg.solve.split_seed)
     fit_hash = identity_hash(lake.experiment_id, fit_identity(cfg, roles))
     if fabric.global_rank == 0:
-        _open_fit(cfg, lake, roles)
+        with experiment_lock(root):  # job-array tasks starting together check and record fit.json one at a time
+            _open_fit(cfg, lake, roles)
     fabric.barrier()
     blocks = lake.target_blocks()
+    owned = Shard.from_cfg(cfg.launch).blocks(blocks)  # a job-array task fits only its own blocks
     done = done_blocks(root, fit_hash)
-    pending = [b for b in blocks if _block_key(b) not in done]
+    pending = [b for b in owned if _block_key(b) not in done]
     fabric.barrier()  # all ranks plan from the same committed set
     mine = pending[fabric.global_rank :: fabric.world_size]
     per_call = cfg.solve.blocks_per_call or max(1, len(mine))
@@ -256,6 +263,8 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     seconds = time.perf_counter() - start
     if fabric.global_rank == 0:
         record = read_fit_meta(lake.layout) or {}
-        record.update(status="done", fit_seconds=record.get("fit_seconds", 0.0) + seconds, code_version=code_version())
+        finished = {_block_key(b) for b in blocks} <= done_blocks(root, fit_hash)  # other shards may still run
+        record.update(status="done" if finished else "running", code_version=code_version(),
+                      fit_seconds=record.get("fit_seconds", 0.0) + seconds)
         write_fit_meta(lake.layout, record)
     return FitSummary(root, len(mine), len(blocks) - len(pending), sum(b.length for b in blocks), failed, seconds)

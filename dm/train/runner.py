@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from dm.cluster.shard import Shard
 from dm.data.prepare import ResidentData, load_resident, prepare, read_info
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake, PartResult
@@ -115,7 +116,9 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     fabric.barrier()
     info = read_info(root)
     lake = Lake.open(root)
-    chunks = chunks_to_train(cfg.subsets.num_models, cfg.lake.chunk_size, lake.committed_ids())
+    shard = Shard.from_cfg(cfg.launch)  # a job-array task trains only its own chunks
+    chunks = shard.chunks(chunks_to_train(cfg.subsets.num_models, cfg.lake.chunk_size, lake.committed_ids()),
+                          cfg.lake.chunk_size)
     fabric.barrier()  # every rank plans from the same committed set before anyone commits more
     mine = my_chunks(chunks, fabric.global_rank, fabric.world_size)
     todo = int(sum(len(c) for c in mine))

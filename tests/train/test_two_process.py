@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dm.lake.store import Lake
-from tests.conftest import SMALL
+from tests.conftest import SMALL, assert_same_lake
 
 
 def test_two_processes_make_the_same_lake_as_one(small_lake, tmp_path):
@@ -22,19 +22,8 @@ def test_two_processes_make_the_same_lake_as_one(small_lake, tmp_path):
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    two, one = Lake.open(tmp_path / "small"), Lake.open(single)
-    parts = two.committed_parts()
-    assert len(parts) == 3  # chunks of 16 ids, split round-robin between the two ranks
-    ids_two, masks_two = two.read_masks()
-    ids_one, masks_one = one.read_masks()
-    np.testing.assert_array_equal(ids_two, np.arange(48))
-    np.testing.assert_array_equal(ids_two, ids_one)
-    np.testing.assert_array_equal(masks_two, masks_one)
-    for block in one.target_blocks():
-        np.testing.assert_allclose(two.read_margins(block.split, block.block)[1],
-                                   one.read_margins(block.split, block.block)[1], rtol=1e-5, atol=1e-5)
-    cols = ["model_id", "seed", "n_included", "test_accuracy"]
-    assert two.read_models().select(cols).equals(one.read_models().select(cols))
+    assert len(Lake.open(tmp_path / "small").committed_parts()) == 3  # chunks of 16 ids, round-robin over ranks
+    assert_same_lake(tmp_path / "small", single, 48)
 
 
 @pytest.mark.slow
