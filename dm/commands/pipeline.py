@@ -7,6 +7,7 @@ import sys
 
 from omegaconf import DictConfig
 
+from dm.cluster.shard import Shard
 from dm.lake.layout import experiment_root
 from dm.lake.store import Lake
 from dm.lake.views import DatabaseBusy, rebuild_views
@@ -42,8 +43,10 @@ def train_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
     if fabric.global_rank == 0:
         refresh_views(cfg)
         acc = f", mean test accuracy {summary.mean_test_accuracy:.4f}" if summary.trained else ""
+        shard = Shard.from_cfg(cfg.launch)
         print(
-            f"trained {summary.trained} models on rank 0 in {summary.seconds:.1f}s "
+            (f"{shard}: " if shard.count > 1 else "")
+            + f"trained {summary.trained} models on rank 0 in {summary.seconds:.1f}s "
             f"({summary.models_per_second:.1f} models/s{acc}); the lake holds {summary.total_models} models "
             f"-> {summary.lake}"
         )

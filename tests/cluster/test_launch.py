@@ -67,6 +67,7 @@ def test_two_array_tasks_at_once_fill_one_lake(small_lake, tmp_path):
     args = ["train", *LAKE, f"lake.root={tmp_path}", "launch.num_shards=2"]
     outs = _wait([_launch([*args, f"launch.shard_index={i}"]) for i in (0, 1)])
     assert_same_lake(tmp_path / "small", single, 48)
+    assert outs[0].startswith("shard 1/2: trained") and outs[1].startswith("shard 2/2: trained")
     trained = sorted(int(out.split("trained ")[1].split()[0]) for out in outs)
     assert trained == [16, 32]  # chunks 0 and 2 on task 0, chunk 1 on task 1: no id trained twice
     rerun = subprocess.run([DM, *args, "launch.shard_index=1"], capture_output=True, text=True, timeout=600)
@@ -104,3 +105,20 @@ def test_slurm_script_on_cpu_nodes_and_bad_requests(capsys):
     assert "launch.slurm.array=0 must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["slurm", "query"])  # not a batch command: argparse refuses it
+
+
+@pytest.mark.slow
+def test_torchrun_two_nodes_make_the_same_lake_as_one(small_lake, tmp_path):
+    """torchrun (what `fabric run` uses) with static rendezvous on localhost: 2 nodes x 1 process."""
+    _, single = small_lake
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    port = str(_free_port())
+    procs = [
+        subprocess.Popen([torchrun, "--nnodes=2", f"--node-rank={rank}", "--nproc-per-node=1",
+                          "--master-addr=127.0.0.1", f"--master-port={port}", "-m", "dm.cli", "train", *LAKE,
+                          f"lake.root={tmp_path}", "fabric.num_nodes=2", "fabric.devices=1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+        for rank in (0, 1)
+    ]
+    _wait(procs)
+    assert_same_lake(tmp_path / "small", single, 48)

@@ -178,3 +178,24 @@ def test_dm_eval_reports_heldout_metrics_through_the_views(fitted, capsys):
     assert n_pred == held_out * 125
     # the min-norm model is exact and the datamodel linear-ish in the mask: held-out ranks are well predicted
     assert 0.5 < lds["test"] <= 1.0 and 0.5 < lds["train"] <= 1.0
+
+
+def test_array_tasks_fit_their_own_blocks_and_together_equal_one_fit(fitted, tmp_path, compose):
+    """Job-array tasks (launch.shard_index/num_shards) split the target blocks; fit.json says done at the end."""
+    cfg, root, _, fabric = fitted
+    copy = tmp_path / "sim"
+    shutil.copytree(root, copy)
+    for output in ("datamodels", "datamodel_fits", "fit_path"):
+        shutil.rmtree(copy / output)
+    (copy / "fit.json").unlink()
+    blocks = Lake.open(copy).target_blocks()
+    for index in (1, 0):
+        task = compose(*LINREG, f"lake.root={tmp_path}", f"launch.shard_index={index}", "launch.num_shards=2")
+        summary = run_fit(task, fabric)
+        assert summary.fitted_blocks == len(blocks[index::2])
+        done = [b for b in blocks if block_path(copy, "datamodel_fits", b).exists()]
+        assert done == (blocks[1::2] if index == 1 else blocks)
+        assert json.loads((copy / "fit.json").read_text())["status"] == ("running" if index == 1 else "done")
+    one, two = weights_of(root), weights_of(copy)
+    for split in one:
+        np.testing.assert_allclose(two[split], one[split], atol=1e-6)
