@@ -255,7 +255,7 @@ class Lake:
             margin = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), block.length)
             table = pa.table({"model_id": ids, "margin": margin}, schema=schema.margins_schema(block.length))
             files.append(self._stage(table, stage.margins(block.split, block.block, part),
-                                     self.layout.margins(block.split, block.block, part)))
+                                     self.layout.margins(block.split, block.block, part), schema.MARGINS_PARQUET))
         models_table = pa.table(
             {
                 "model_id": ids,
@@ -282,9 +282,9 @@ class Lake:
         shutil.rmtree(stage.root, ignore_errors=True)
 
     @staticmethod
-    def _stage(table: pa.Table, staged: Path, final: Path) -> tuple[Path, Path]:
+    def _stage(table: pa.Table, staged: Path, final: Path, options: dict | None = None) -> tuple[Path, Path]:
         staged.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, staged, compression="zstd")
+        pq.write_table(table, staged, compression="zstd", **(options or {}))
         return staged, final
 
     def _check_part(self, result: PartResult) -> None:
