@@ -31,6 +31,7 @@ from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout, experiment_root
 from dm.lake.lock import experiment_lock, fit_lock, other_fits_running
 from dm.lake.records import RECORDS_DIR, check_file, identity_hash, make_record, read_records, write_record
+from dm.lake.rollups import ROLLUPS, write_block_rollups
 from dm.lake.store import Lake, LakeError, TargetBlock
 from dm.lake.verify import check_parts
 from dm.lake.version import code_version
@@ -41,7 +42,7 @@ from dm.solve.results import DatamodelFit
 
 _ROLE_KEYS = ("test_fraction", "val_fraction", "split_seed")
 _RUN_KEYS = ("blocks_per_call", "overwrite")  # change how, not what, is computed
-OUTPUTS = ("datamodels", "datamodel_fits", "fit_path")
+OUTPUTS = ("datamodels", *ROLLUPS, "fit_path", "datamodel_fits")  # written in this order; datamodel_fits commits
 
 
 @dataclass
@@ -142,16 +143,13 @@ def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.nda
     w = fit.weights[:, cols].numpy()  # [d, len]
     train_id, k = np.nonzero(w)
     keep = ~np.isin(cols[k], list(failed))
+    train_id, k = train_id[keep].astype(np.int32), k[keep]
+    weight = w[train_id, k].astype(np.float32)
     write_atomic(
-        pa.table(
-            {
-                "example_id": example_ids[k[keep]],
-                "train_id": train_id[keep].astype(np.int32),
-                "weight": w[train_id[keep], k[keep]].astype(np.float32),
-            }
-        ),
+        pa.table({"example_id": example_ids[k], "train_id": train_id, "weight": weight}),
         block_path(root, "datamodels", block),
     )
+    write_block_rollups(Layout(root), block, k, train_id, weight, fit.bias[cols].double().numpy(), d=w.shape[0])
     log = fit.path
     sel = np.isin(log.target.numpy(), cols)
     pos = np.searchsorted(cols, log.target.numpy()[sel])

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dm.lake.rollups import backfill_rollups
 from dm.lake.store import Lake, PartResult
 from dm.lake.views import build_views
 from dm.solve.lake_fit import commit_block
@@ -153,6 +154,7 @@ def make_lake(root: Path, seed: int = 0) -> Truth:
                 }
             ),
         )
+    backfill_rollups(lake)  # the per-block counterfactual_topk / support tables `dm fit` writes with the weights
     weights = {s: weights[s].astype(np.float32).astype(np.float64) for s in SPLITS}  # as stored
     test_models = np.arange(60, M, dtype=np.int64)
     (root / "fit.json").write_text(
