@@ -92,9 +92,9 @@ def generate(root: Path, n: dict[str, int], block: int, part: int) -> None:
         train_id = np.concatenate([rng.choice(d, n["nnz"], replace=False) for _ in range(k)]).astype(np.int32)
         example = np.repeat(np.arange(b.first, b.first + k), n["nnz"]).astype(np.int32)
         weight = rng.laplace(0.0, 0.01, k * n["nnz"]).astype(np.float32)
-        order = np.lexsort((example, train_id))  # as `dm fit` writes them: train_id-major
+        order = np.lexsort((train_id, example))  # as `dm fit` writes them: target-major
         write_atomic(pa.table({"example_id": example[order], "train_id": train_id[order], "weight": weight[order]}),
-                     lake.layout.fit_block("datamodels", "test", b.block))
+                     lake.layout.fit_block("datamodels", "test", b.block), **schema.DATAMODELS_PARQUET)
         write_atomic(pa.table({
             "example_id": np.arange(b.first, b.first + k, dtype=np.int32),
             "bias": rng.normal(1.0, 0.5, k), "lambda": np.full(k, 1e-3), "val_mse": np.full(k, 0.5),

@@ -38,10 +38,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_atomic(table: pa.Table, path: Path) -> Path:
-    """Write `table` as zstd Parquet at `path` atomically; returns `path`."""
+def write_atomic(table: pa.Table, path: Path, **options) -> Path:
+    """Write `table` as zstd Parquet at `path` atomically; returns `path`.
+    options: further `pyarrow.parquet.write_table` arguments (row_group_size, encodings)."""
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", **options)
     return Path(path)
 
 

@@ -41,5 +41,9 @@ def margins_schema(block_len: int) -> pa.Schema:
 # Parquet options of the margins files. Dictionary encoding (pyarrow's default) suits repeated values, not
 # margins: on float32 margins it made files 1.47x their raw size and reads 10x slower; plain BYTE_STREAM_SPLIT
 # + zstd stores them at 0.84x raw (1,000 models x 256 targets; bench/solve_scale.py reports bytes per model).
-MARGINS_PARQUET = {"use_dictionary": False, "column_encoding": {"margin.list.element": "BYTE_STREAM_SPLIT",
-                                                                 "model_id": "PLAIN"}}
+# Row groups of 64 models let a one-model lookup skip the rest of a part by model_id statistics.
+MARGINS_PARQUET = {"use_dictionary": False, "row_group_size": 64,
+                   "column_encoding": {"margin.list.element": "BYTE_STREAM_SPLIT", "model_id": "PLAIN"}}
+# Datamodel weights are written target-major in row groups of 2^16 weights (~26 targets at 2,500 nonzeros), so
+# a one-target lookup reads one row group by example_id statistics instead of every weight of the block.
+DATAMODELS_PARQUET = {"row_group_size": 1 << 16}

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from dm.cluster.shard import Shard
 from dm.errors import ConfigError
+from dm.lake import schema
 from dm.lake.atomic import write_atomic
 from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout, experiment_root
@@ -141,13 +142,14 @@ def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.nda
     failed = {f.target: f.reason for f in fit.failed}
     example_ids = np.arange(block.first, block.first + block.length, dtype=np.int32)
     w = fit.weights[:, cols].numpy()  # [d, len]
-    train_id, k = np.nonzero(w)
+    k, train_id = np.nonzero(w.T)  # target-major: one target's weights are contiguous (lake schema)
     keep = ~np.isin(cols[k], list(failed))
     train_id, k = train_id[keep].astype(np.int32), k[keep]
     weight = w[train_id, k].astype(np.float32)
     write_atomic(
         pa.table({"example_id": example_ids[k], "train_id": train_id, "weight": weight}),
         block_path(root, "datamodels", block),
+        **schema.DATAMODELS_PARQUET,
     )
     write_block_rollups(Layout(root), block, k, train_id, weight, fit.bias[cols].double().numpy(), d=w.shape[0])
     log = fit.path
