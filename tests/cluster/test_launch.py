@@ -67,8 +67,9 @@ def test_two_array_tasks_at_once_fill_one_lake(small_lake, tmp_path):
     args = ["train", *LAKE, f"lake.root={tmp_path}", "launch.num_shards=2"]
     outs = _wait([_launch([*args, f"launch.shard_index={i}"]) for i in (0, 1)])
     assert_same_lake(tmp_path / "small", single, 48)
-    assert outs[0].startswith("shard 1/2: trained") and outs[1].startswith("shard 2/2: trained")
-    trained = sorted(int(out.split("trained ")[1].split()[0]) for out in outs)
+    summaries = [next(line for line in out.splitlines() if " trained " in line) for out in outs]
+    assert summaries[0].startswith("shard 1/2: trained") and summaries[1].startswith("shard 2/2: trained")
+    trained = sorted(int(line.split("trained ")[1].split()[0]) for line in summaries)
     assert trained == [16, 32]  # chunks 0 and 2 on task 0, chunk 1 on task 1: no id trained twice
     rerun = subprocess.run([DM, *args, "launch.shard_index=1"], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0 and "trained 0 models" in rerun.stdout  # a requeued task finds its work done

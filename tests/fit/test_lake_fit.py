@@ -143,13 +143,19 @@ def _rerecord(root: Path, path: Path) -> None:
     write_record(root, record)
 
 
-def test_two_ranks_fit_the_same_weights_as_one(fitted, tmp_path):
-    cfg, root, _, _ = fitted
+def unfitted_copy(root: Path, tmp_path: Path) -> Path:
+    """A copy of the fitted lake with its fit removed (models, masks and margins kept)."""
     copy = tmp_path / "sim"
     shutil.copytree(root, copy)
-    for output in ("datamodels", "datamodel_fits", "fit_path"):
+    for output in ("datamodels", "datamodel_fits", "fit_path", "counterfactual_topk", "support", "_records/fit"):
         shutil.rmtree(copy / output)
     (copy / "fit.json").unlink()
+    return copy
+
+
+def test_two_ranks_fit_the_same_weights_as_one(fitted, tmp_path):
+    cfg, root, _, _ = fitted
+    copy = unfitted_copy(root, tmp_path)
     dm = Path(sys.executable).with_name("dm")
     run = subprocess.run(
         [str(dm), "fit", *LINREG, f"lake.root={tmp_path}", "fabric.devices=2"],
@@ -183,11 +189,7 @@ def test_dm_eval_reports_heldout_metrics_through_the_views(fitted, capsys):
 def test_array_tasks_fit_their_own_blocks_and_together_equal_one_fit(fitted, tmp_path, compose):
     """Job-array tasks (launch.shard_index/num_shards) split the target blocks; fit.json says done at the end."""
     cfg, root, _, fabric = fitted
-    copy = tmp_path / "sim"
-    shutil.copytree(root, copy)
-    for output in ("datamodels", "datamodel_fits", "fit_path"):
-        shutil.rmtree(copy / output)
-    (copy / "fit.json").unlink()
+    copy = unfitted_copy(root, tmp_path)
     blocks = Lake.open(copy).target_blocks()
     for index in (1, 0):
         task = compose(*LINREG, f"lake.root={tmp_path}", f"launch.shard_index={index}", "launch.num_shards=2")
@@ -196,6 +198,23 @@ def test_array_tasks_fit_their_own_blocks_and_together_equal_one_fit(fitted, tmp
         done = [b for b in blocks if block_path(copy, "datamodel_fits", b).exists()]
         assert done == (blocks[1::2] if index == 1 else blocks)
         assert json.loads((copy / "fit.json").read_text())["status"] == ("running" if index == 1 else "done")
+    one, two = weights_of(root), weights_of(copy)
+    for split in one:
+        np.testing.assert_allclose(two[split], one[split], atol=1e-6)
+
+
+def test_two_array_tasks_fit_at_once_into_one_lake(fitted, tmp_path):
+    """Two `dm fit` job-array tasks start together: each holds its own fit lock, fit.json is recorded once."""
+    _, root, _, _ = fitted
+    copy = unfitted_copy(root, tmp_path)
+    dm = str(Path(sys.executable).with_name("dm"))
+    procs = [subprocess.Popen([dm, "fit", *LINREG, f"lake.root={tmp_path}", f"launch.shard_index={i}",
+                               "launch.num_shards=2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in (0, 1)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    assert json.loads((copy / "fit.json").read_text())["status"] == "done"
     one, two = weights_of(root), weights_of(copy)
     for split in one:
         np.testing.assert_allclose(two[split], one[split], atol=1e-6)
