@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sql": ("dm.commands.sql:sql_cmd", "run read-only SQL against the experiment's views"),
     "report": ("dm.commands.report:report_cmd", "write report.html for the experiment"),
     "run": ("dm.commands.pipeline:run_cmd", "the main job: prepare, train, fit, eval, views, report"),
-    "lake": ("dm.commands.lake:lake_cmd", "verify the experiment's files, or repair: quarantine the bad ones"),
+    "lake": ("dm.commands.lake:lake_cmd", "verify the experiment's files; repair (quarantine) or migrate them"),
     "slurm": ("dm.commands.slurm:slurm_cmd", "print the sbatch script that runs a dm command as a SLURM job (array)"),
 }
 
@@ -46,6 +46,7 @@ Every command takes Hydra overrides after its own options, e.g.
   dm sql "SELECT count(*) FROM models"
   dm lake verify                           # then `dm lake repair` to quarantine what is bad
   dm slurm train experiment=cifar10_paper launch.slurm.nodes=4 launch.slurm.array=8 > train.sbatch
+  dm lake migrate                          # adopt a lake written by an older dm (no retraining)
 Config groups: dataset model trainer subsets lake fabric solve eval report experiment (see conf/).
 Errors print as one line; `dm --debug ...` or DM_DEBUG=1 shows the traceback.
 """
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sql":
             p.add_argument("sql", help="the SQL statement (read-only)")
         if name == "lake":
-            p.add_argument("action", choices=("verify", "repair"), help="verify: list bad files; repair: quarantine")
+            p.add_argument("action", choices=("verify", "repair", "migrate"),
+                           help="verify: list bad files; repair: quarantine; migrate: adopt a lake of an older dm")
         if name in ("query", "sql"):
             p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
             p.add_argument("--output", "-o", help="write to this file instead of stdout (required for parquet)")

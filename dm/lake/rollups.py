@@ -164,18 +164,25 @@ def write_block_rollups(layout: Layout, block: TargetBlock, target: np.ndarray, 
                  layout.fit_block("support", block.split, block.block))
 
 
+def rollups_from_stored(lake: Lake, block: TargetBlock) -> None:
+    """Write one committed block's rollups from its stored weights and biases (a block fitted before rollups)."""
+    layout = lake.layout
+    weights = pq.read_table(layout.fit_block("datamodels", block.split, block.block))
+    fits = layout.fit_block("datamodel_fits", block.split, block.block)
+    bias = pq.read_table(fits, columns=["example_id", "bias"]).sort_by("example_id").column("bias")
+    target = weights.column("example_id").to_numpy().astype(np.int64) - block.first
+    write_block_rollups(layout, block, target, weights.column("train_id").to_numpy(),
+                        weights.column("weight").to_numpy(), bias.to_numpy(zero_copy_only=False), lake.d)
+
+
 def backfill_rollups(lake: Lake) -> int:
-    """Write the rollups of committed blocks (datamodel_fits present) that lack them, from the stored weights
-    (lakes fitted before rollups existed); returns the number of blocks written."""
+    """Write the rollups of blocks with weights and fit summaries (datamodel_fits present) that lack them;
+    returns the number of blocks written."""
     layout, done = lake.layout, 0
     for block in lake.target_blocks():
         fits = layout.fit_block("datamodel_fits", block.split, block.block)
         if not fits.exists() or all(layout.fit_block(r, block.split, block.block).exists() for r in ROLLUPS):
             continue
-        weights = pq.read_table(layout.fit_block("datamodels", block.split, block.block))
-        bias = pq.read_table(fits, columns=["example_id", "bias"]).sort_by("example_id").column("bias")
-        target = weights.column("example_id").to_numpy().astype(np.int64) - block.first
-        write_block_rollups(layout, block, target, weights.column("train_id").to_numpy(),
-                            weights.column("weight").to_numpy(), bias.to_numpy(zero_copy_only=False), lake.d)
+        rollups_from_stored(lake, block)
         done += 1
     return done

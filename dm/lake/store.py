@@ -149,6 +149,9 @@ class Lake:
         meta = read_json(layout.meta)
         if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
             raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
+        if meta.get("lake_format") == 1:
+            raise LakeError(f"{root} has lake format 1 (an older dm, no commit records); run `dm lake migrate "
+                            f"lake.root={Path(root).parent} lake.experiment={Path(root).name}` to adopt it")
         if meta.get("lake_format") != schema.LAKE_FORMAT:
             raise LakeError(f"{root} has lake format {meta.get('lake_format')}, this dm writes {schema.LAKE_FORMAT}")
         return cls(Path(root), meta)
