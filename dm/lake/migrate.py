@@ -26,7 +26,7 @@ from dm.lake.errors import LakeError
 from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout
 from dm.lake.lock import experiment_lock, fit_lock
-from dm.lake.records import identity_hash, make_record, write_record
+from dm.lake.records import identity_hash, make_record, record_path, write_record
 from dm.lake.rollups import ROLLUPS, rollups_from_stored
 from dm.lake.store import Lake, TargetBlock
 from dm.lake.verify import Problem, repair
@@ -45,6 +45,10 @@ class Migration:
     problems: list[Problem] = field(default_factory=list)  # files that failed a check, and why
     quarantined: list[tuple[Path, Path]] = field(default_factory=list)  # (from, to)
     notes: list[str] = field(default_factory=list)
+
+
+def _existing(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if p.exists()]
 
 
 def _read_ids(path: Path, expected: pa.Schema) -> list[int]:
@@ -99,7 +103,7 @@ def _migrate_parts(lake: Lake, bad: list[Problem]) -> int:
             ids = _check_part(lake, key, seen)
         except LakeError as err:
             path, _, why = str(err).partition(": ")
-            bad.append(Problem(Path(path), why, [f for f in _part_files(lake, key) if f.exists()]))
+            bad.append(Problem(Path(path), why, _existing([*_part_files(lake, key), record_path(root, "part", key)])))
             continue
         seen.update(ids)
         write_record(root, make_record(root, "part", key, lake.experiment_id, [ids[0], ids[-1], len(ids)],
@@ -130,10 +134,14 @@ def _check_block(files: list[Path], block: TargetBlock) -> None:
 
 
 def _migrate_fit(lake: Lake, bad: list[Problem]) -> int:
-    from dm.solve.lake_fit import commit_block
+    from dm.lake.verify import FIT_GLOBS
+    from dm.solve.lake_fit import _block_key, commit_block
 
+    root = lake.layout.root
     meta = read_fit_meta(lake.layout)
     if meta is None:
+        bad += [Problem(f, "a fit file without fit.json (not from a dm fit of this lake)", [f])
+                for pattern in FIT_GLOBS for f in sorted(root.glob(pattern))]
         return 0
     missing = [k for k in FIT_KEYS if k not in meta]
     if missing:
@@ -152,10 +160,10 @@ def _migrate_fit(lake: Lake, bad: list[Problem]) -> int:
             _check_block(stored, block)
         except LakeError as err:
             path, _, why = str(err).partition(": ")
-            bad.append(Problem(Path(path), why, [f for f in files if f.exists()]))
+            bad.append(Problem(Path(path), why, _existing([*files, record_path(root, "fit", _block_key(block))])))
             continue
         rollups_from_stored(lake, block)  # format 1 had no per-block rollups (counterfactual_topk, support)
-        commit_block(lake.layout.root, block, fit_hash)
+        commit_block(root, block, fit_hash)
         done += 1
     write_fit_meta(lake.layout, {**meta, "fit_hash": fit_hash})
     return done

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -112,6 +113,8 @@ def test_a_format_1_lake_is_refused_migrated_and_resumed(fresh, old, capsys) -> 
     assert contents(root, "_records/*/*.json") == contents(fresh, "_records/*/*.json")
     for rel, key in (("data/info.json", "betons"), ("fit.json", "fit_hash")):
         assert json.loads((root / rel).read_text())[key] == json.loads((fresh / rel).read_text())[key]
+    views = [json.loads((r / "_records/views.json").read_text()) for r in (root, fresh)]
+    assert views[0] == views[1]  # views rebuilt, their signature recorded
     assert run_cli(capsys, "lake", "verify", *args)[0] == 0
     assert same_models(Lake.open(root), Lake.open(fresh))
 
@@ -162,3 +165,34 @@ def test_bad_files_of_a_format_1_lake_are_quarantined_then_refilled(fresh, old, 
         assert same_fit(root, fresh, f"{output}/split=train/block=0001.parquet")  # float sums may round apart
         assert contents(root, f"{output}/split=test/*") == contents(fresh, f"{output}/split=test/*")  # untouched
     assert run_cli(capsys, "lake", "verify", *args)[0] == 0
+
+
+def test_a_crashed_migration_is_resumed_and_a_part_committed_twice_is_quarantined(fresh, old, capsys,
+                                                                                   monkeypatch) -> None:
+    import dm.lake.migrate as migration
+
+    root, args = old
+    first, second = sorted(p.stem.removeprefix("part-") for p in root.glob("models/part-*.parquet"))[:2]
+    merged = f"{first[:9]}-{second[10:]}"  # models of both parts again, under one key
+    for path in root.glob(f"**/part-{first}.parquet"):
+        twin = path.with_name(f"part-{second}.parquet")
+        pq.write_table(pa.concat_tables([pq.read_table(path), pq.read_table(twin)]),
+                       path.with_name(f"part-{merged}.parquet"), compression="zstd")
+
+    def crash(*_):
+        raise KeyboardInterrupt  # after the parts' and blocks' records, before the betons and meta.json
+
+    monkeypatch.setattr(migration, "_migrate_betons", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(capsys, "lake", "migrate", *args)
+    code, _, err = run_cli(capsys, "train", *args)
+    assert code == 2 and "dm lake migrate" in err  # still format 1
+    monkeypatch.undo()
+
+    code, out, err = run_cli(capsys, "lake", "migrate", *args)
+    assert code == 0, err
+    assert f"models/part-{merged}.parquet: model ids [" in out and "committed in another part" in out, out
+    assert "4 part(s)" in out and "quarantined" in out
+    assert contents(root, "_records/*/*.json") == contents(fresh, "_records/*/*.json")
+    assert run_cli(capsys, "lake", "verify", *args)[0] == 0
+    assert same_models(Lake.open(root), Lake.open(fresh))
