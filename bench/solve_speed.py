@@ -135,7 +135,8 @@ def main() -> None:
     cfg = _config(args)
     print(
         f"dm.solve config: K={cfg.k_lambdas} ratio={cfg.lambda_ratio} patience={cfg.path_patience} "
-        f"batch={cfg.batch_size} tol={cfg.tol} path_tol={cfg.path_tol} dtype={cfg.dtype}; "
+        f"batch={cfg.batch_size} tol={cfg.tol} path_tol={cfg.path_tol} gap_tol={cfg.gap_tol} "
+        f"max_epochs={cfg.max_epochs} dtype={cfg.dtype}; "
         f"torch threads={torch.get_num_threads()}; load average at start {_load()}"
     )
     packed = pack_masks(x)
@@ -161,6 +162,13 @@ def main() -> None:
         f"path epochs/target {float(fit.path.epochs.sum()) / n:.1f}; "
         f"refit epochs {float(fit.epochs.mean()):.1f}; "
         f"mean nnz {float(fit.nnz.float().mean()):.0f}"
+    )
+    ok = torch.isfinite(fit.duality_gap)
+    gap, kkt = fit.duality_gap[ok], fit.kkt[ok]
+    print(
+        f"certificates (refit, gap_tol {cfg.gap_tol:g}; full-batch FISTA: {args.models <= args.d}): converged "
+        f"{int(fit.converged.sum())}/{n}; relative duality gap median {float(gap.median()):.1e} max "
+        f"{float(gap.max()):.1e}; KKT residual / λ median {float(kkt.median()):.1e} max {float(kkt.max()):.1e}"
     )
     print(f"peak RSS: {rss_before:.0f} MiB before the solve (data, inputs), {rss_dm:.0f} MiB after it")
 

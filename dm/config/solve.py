@@ -29,6 +29,8 @@ def check_solver_knobs(c: Any) -> None:
     _require(getattr(c, "eval_batch_size", 1) >= 1, "eval_batch_size must be >= 1")
     _require(c.max_epochs >= 1, f"max_epochs={c.max_epochs} must be >= 1")
     _require(c.tol > 0 and c.path_tol > 0, f"tol={c.tol} and solve.path_tol={c.path_tol} must be > 0")
+    _require(0.0 < c.gap_tol < 1.0, f"gap_tol={c.gap_tol} must be in (0, 1)")
+    _require(c.full_batch in ("auto", True, False), f"full_batch={c.full_batch!r} must be auto, true or false")
     _require(c.checks_per_epoch >= 1, f"checks_per_epoch={c.checks_per_epoch} must be >= 1")
     _require(c.step_scale > 0, f"step_scale={c.step_scale} must be > 0")
     _require(0.0 < c.val_fraction < 1.0, f"val_fraction={c.val_fraction} must be in (0, 1)")
@@ -49,8 +51,10 @@ class SolveSettings:
     lambda_ratio: float = 100.0
     path_patience: int | None = 3
     batch_size: int = 512
-    max_epochs: int = 50
+    full_batch: Any = "auto"  # auto | true | false
+    max_epochs: int = 300
     tol: float = 3e-3
+    gap_tol: float = 1e-3
     path_tol: float = 2e-2
     checks_per_epoch: int = 8
     step_scale: float = 1.0

@@ -23,11 +23,18 @@ class SolveConfig:
         path_patience: stop walking a target's λ path once its validation MSE has not improved for this many
             consecutive λ values (``None`` walks the whole path). The selected λ equals the full path's
             argmin whenever the validation curve has no second dip deeper than the first.
-        batch_size: models (rows) per SAGA minibatch.
+        batch_size: models (rows) per SAGA minibatch (and per matrix product in full-batch mode).
+        full_batch: "auto" takes full-gradient steps accelerated by FISTA with adaptive restart when there are
+            no more models than training examples (m <= d: eq. 8 is not strongly convex and SAGA's steps crawl;
+            measured in bench/solve_speed.py --models), SAGA minibatches otherwise; True/False force one or the
+            other. A batch_size >= m is always full-batch.
         max_epochs: cap on passes over the models per λ value (per fixed-λ solve).
         tol: a target's solve at one λ is converged when, over a convergence window, no standardized
             coefficient (units: margin per feature standard deviation) nor the intercept moved faster than
             ``tol`` times the standard deviation of that target's margins per epoch (pass over the models).
+        gap_tol: a refit or fixed-λ solve is converged only when its relative duality gap (P - D) / P, an upper
+            bound on the relative excess of eq. 8's objective over its minimum, is at most ``gap_tol``; the
+            movement test (``tol``) only decides when to compute this certificate.
         path_tol: the same test with a coarser tolerance for the λ values of the path (they only need to rank
             λ by validation MSE); the refit at the selected λ and fixed-λ solves use ``tol``.
         checks_per_epoch: convergence windows per epoch (targets advance along their path at window ends).
@@ -47,8 +54,10 @@ class SolveConfig:
     lambda_ratio: float = 100.0
     path_patience: int | None = 3
     batch_size: int = 512
-    max_epochs: int = 50
+    full_batch: bool | Literal["auto"] = "auto"
+    max_epochs: int = 300
     tol: float = 3e-3
+    gap_tol: float = 1e-3
     path_tol: float = 2e-2
     checks_per_epoch: int = 8
     step_scale: float = 1.0

@@ -18,7 +18,7 @@ class Collect:
     """Schedule that retires every target after its first λ and keeps its solution.
 
     Attributes are filled per target (indices into the engine's targets): weights ``[d, n]``, bias, train_mse,
-    converged, epochs ``[n]``.
+    converged, epochs, gap, kkt ``[n]``.
     """
 
     def __init__(self, d: int, n: int, device: torch.device, dtype: torch.dtype) -> None:
@@ -27,6 +27,8 @@ class Collect:
         self.train_mse = torch.full((n,), float("nan"), device=device, dtype=dtype)
         self.converged = torch.zeros(n, dtype=torch.bool, device=device)
         self.epochs = torch.zeros(n, device=device, dtype=dtype)
+        self.gap = torch.full((n,), float("nan"), device=device, dtype=torch.float64)
+        self.kkt = torch.full((n,), float("nan"), device=device, dtype=torch.float64)
 
     def advance(self, done: StageResult) -> torch.Tensor:
         t = done.targets
@@ -35,6 +37,8 @@ class Collect:
         self.train_mse[t] = done.train_mse
         self.converged[t] = done.converged
         self.epochs[t] = done.epochs
+        self.gap[t] = done.gap
+        self.kkt[t] = done.kkt
         return torch.full_like(done.bias, float("nan"))
 
 
@@ -98,6 +102,8 @@ def solve_fixed_lambda(
         out.train_mse[ok] = sub.train_mse.cpu()
         out.converged[ok] = sub.converged.cpu()
         out.epochs[ok] = sub.epochs.cpu()
+        out.gap[ok] = sub.gap.cpu()
+        out.kkt[ok] = sub.kkt.cpu()
     return FixedLambdaFit(
         weights=out.weights,
         bias=out.bias,
@@ -106,6 +112,8 @@ def solve_fixed_lambda(
         train_mse=out.train_mse,
         converged=out.converged,
         epochs=out.epochs,
+        duality_gap=out.gap,
+        kkt=out.kkt,
         failed=sorted(failed, key=lambda f: f.target),
         backend=kernels.backend,
     )

@@ -65,8 +65,9 @@ def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
     if raw.get("dtype", "float32") not in dtypes:
         raise ConfigError(f"solve.dtype={raw.get('dtype')!r} is not supported (float32 or float64)")
     raw["dtype"] = dtypes[raw.get("dtype", "float32")]
-    if raw.get("use_triton") in ("true", "false"):
-        raw["use_triton"] = raw["use_triton"] == "true"
+    for key in ("use_triton", "full_batch"):
+        if raw.get(key) in ("true", "false"):
+            raw[key] = raw[key] == "true"
     try:
         return SolveConfig(**raw, device=str(device))
     except TypeError as err:

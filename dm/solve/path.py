@@ -107,6 +107,8 @@ class _PathSchedule:
                 done.train_mse[better],
                 done.converged[better],
                 done.epochs[better],
+                done.gap[better],
+                done.kkt[better],
             )
         )
         self.best_mse[t[better]] = val_mse[better]
@@ -190,6 +192,8 @@ def fit_datamodels(
     used = torch.zeros(n, dtype=torch.long)
     converged = torch.zeros(n, dtype=torch.bool)
     epochs = torch.zeros(n, dtype=dt)
+    gap = torch.full((n,), torch.nan, dtype=torch.float64)
+    kkt = torch.full((n,), torch.nan, dtype=torch.float64)
     path = PathLog(*(torch.empty(0) for _ in range(8)))
     if ok.numel():
         ok_dev = ok.to(device)
@@ -199,7 +203,7 @@ def fit_datamodels(
         sched = _PathSchedule(
             grid, va, y[val_models][:, ok].to(device, dt).contiguous(), tids[ok_dev], config
         )
-        engine.run(grid[:, 0], sched, tol=config.path_tol)
+        engine.run(grid[:, 0], sched, tol=config.path_tol, certify=False)
         path = sched.path_log(ok)
         lam = grid[torch.arange(ok.numel(), device=device), sched.best_index]
         out["lam"][ok] = lam.cpu().to(dt)
@@ -213,6 +217,8 @@ def fit_datamodels(
         out["bias"][ok] = final.bias.cpu()
         converged[ok] = final.converged.cpu()
         epochs[ok] = final.epochs.cpu()
+        gap[ok] = final.gap.cpu()
+        kkt[ok] = final.kkt.cpu()
         used[ok] = full.models_used(tids[ok_dev]).cpu()
     return DatamodelFit(
         weights=weights,
@@ -224,6 +230,8 @@ def fit_datamodels(
         n_models_used=used,
         converged=converged,
         epochs=epochs,
+        duality_gap=gap,
+        kkt=kkt,
         path=path,
         failed=[FailedTarget(f.target, f.reason) for f in failed],
         backend=kernels.backend,

@@ -166,8 +166,8 @@ def test_two_ranks_fit_the_same_weights_as_one(fitted, tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     one, two = weights_of(root), weights_of(copy)
-    for split in one:
-        np.testing.assert_allclose(two[split], one[split], atol=1e-6)
+    for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
+        np.testing.assert_allclose(two[split], one[split], atol=1e-5)
 
 
 def test_dm_eval_reports_heldout_metrics_through_the_views(fitted, capsys):
