@@ -2,4 +2,4 @@
 -- variant ('remove' / 'mislabel'), the fraction of sampled test targets whose margin turns negative when at
 -- most k training examples are removed (or relabelled) in that ranker's order.
 SELECT ranker, variant, k, fraction AS fraction_flipped, n_targets
-FROM read_parquet('{{lake}}/eval/brittleness/cdf.parquet')
+FROM stg_brittleness

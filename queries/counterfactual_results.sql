@@ -4,4 +4,4 @@
 -- next to the datamodel's prediction -Σθ over the removed examples (predicted_delta).
 SELECT 'test' AS split, example_id, label, k, removed, n_models, control_margin, mean_margin, std_margin,
        actual_delta, predicted_delta
-FROM read_parquet('{{lake}}/eval/counterfactual/results.parquet')
+FROM stg_counterfactual_results

@@ -1,2 +1,2 @@
 -- Every example of the data set: split ('train'/'test'), example_id (0-based within split), label.
-SELECT split, example_id, label, target FROM read_parquet('{{lake}}/examples/examples.parquet')
+SELECT split, example_id, label, target FROM stg_examples

@@ -63,9 +63,14 @@ def fit_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
         refresh_views(cfg)
         for line in summary.failed[:20]:
             print(f"not fitted: {line}")
+        for line in summary.not_converged[:20]:
+            print(f"not converged: {line}")
+        unconverged = len(summary.not_converged)
         print(
             f"fit {summary.targets} targets ({summary.skipped_blocks} blocks already done) in {summary.seconds:.1f}s"
-            f"{f', {len(summary.failed)} failed' if summary.failed else ''} -> {summary.root}"
+            f"{f', {len(summary.failed)} failed' if summary.failed else ''}"
+            f"{f', {unconverged} not converged (raise solve.max_epochs; see datamodel_fits)' if unconverged else ''}"
+            f" -> {summary.root}"
         )
     return 0
 
@@ -152,7 +157,8 @@ def run_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
         f"  models      {trained.total_models} (trained now: {trained.trained}, "
         f"{trained.models_per_second:.0f} models/s, mean test accuracy {trained.mean_test_accuracy:.3f})",
         f"  datamodels  {fitted.targets} targets, fit in {fitted.seconds:.0f}s"
-        + (f", {len(fitted.failed)} failed" if fitted.failed else ""),
+        + (f", {len(fitted.failed)} failed" if fitted.failed else "")
+        + (f", {len(fitted.not_converged)} not converged" if fitted.not_converged else ""),
         f"  LDS         test {m.get('lds_test', float('nan')):.3f}, train {m.get('lds_train', float('nan')):.3f}"
         f" (pooled Pearson test {m.get('pearson_test', float('nan')):.3f})",
     ]

@@ -1,24 +1,51 @@
 """Build `lake/<experiment>/dm.duckdb`: one view (or macro) per file of `queries/`, named after the file.
 
+`queries/schema.yml` is the SQL contract: for every view its columns and types, a description, the views it reads
+(`depends_on`) and, for staging views (`queries/staging/`, the only ones that read Parquet), the lake files it
+reads (`inputs`, globs relative to the experiment). Views are created in dependency order (graphlib); a view whose
+input files do not exist yet (e.g. weights before `dm fit`), or that depends on such a view, is left out and
+listed in `ViewBuild.missing`; a view whose SQL fails is a `ViewError` naming it.
+
 A file holding a SELECT becomes `CREATE OR REPLACE VIEW <file stem> AS <select>`; a file starting with
 CREATE (macros) is run as it is. `{{lake}}/` is removed, so views read paths relative to the experiment (a copied
 or moved lake stays self-contained): every dm connection sets DuckDB's `file_search_path` to the experiment
 (a plain `duckdb dm.duckdb` works from inside the experiment directory). `{{target_block}}` is its block size.
-Views are created in dependency order (a view whose inputs are missing is retried after
-the others); views over files that do not exist yet (e.g. weights before `dm fit`) are left out and listed.
+`queries/named/` holds the SQL of `dm query`'s named queries (not views).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from dm.lake.store import Lake, LakeError
 
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
+NAMED_DIR = "named"
+
+
+class ViewError(LakeError):
+    """A view's SQL failed to build, or `queries/` and its contract `schema.yml` disagree."""
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One entry of `queries/schema.yml`: columns (name -> DuckDB type, in order), and what it reads."""
+
+    name: str
+    description: str
+    columns: dict[str, str]
+    depends_on: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    kind: str = "view"  # or "macro" (a table macro; columns of a call)
+    extra_columns: bool = False  # columns beyond the declared ones are allowed (union_by_name stacks)
+
+
 
 
 @dataclass
@@ -28,9 +55,53 @@ class ViewBuild:
 
 
 def query_files(queries_dir: Path = QUERIES_DIR) -> dict[str, Path]:
-    """view name -> file, over `queries/` and its subfolders (staging first)."""
-    files = sorted(queries_dir.rglob("*.sql"), key=lambda p: (p.parent != queries_dir / "staging", p.name))
+    """view name -> file, over `queries/` and `queries/staging/` (not the named queries of `queries/named/`)."""
+    files = [p for p in queries_dir.rglob("*.sql") if p.parent.name != NAMED_DIR]
+    files.sort(key=lambda p: (p.parent != queries_dir / "staging", p.name))
     return {p.stem: p for p in files}
+
+
+def load_contract(queries_dir: Path = QUERIES_DIR) -> dict[str, ViewSpec]:
+    """The views of `queries_dir/schema.yml`, checked against the .sql files and for dependency cycles."""
+    raw = yaml.safe_load((queries_dir / "schema.yml").read_text())["views"]
+    specs = {
+        name: ViewSpec(
+            name=name,
+            description=" ".join(str(v["description"]).split()),
+            columns={str(k): str(t) for k, t in v["columns"].items()},
+            depends_on=tuple(v.get("depends_on") or ()),
+            inputs=tuple(v.get("inputs") or ()),
+            kind=v.get("kind", "view"),
+            extra_columns=bool(v.get("extra_columns", False)),
+        )
+        for name, v in raw.items()
+    }
+    files = set(query_files(queries_dir))
+    if files != set(specs):
+        raise ViewError(
+            f"queries/schema.yml and queries/*.sql disagree: no contract for {sorted(files - set(specs))}, "
+            f"no file for {sorted(set(specs) - files)}"
+        )
+    unknown = {d for s in specs.values() for d in s.depends_on} - set(specs)
+    if unknown:
+        raise ViewError(f"queries/schema.yml: depends_on names unknown views {sorted(unknown)}")
+    try:
+        build_order(specs)
+    except CycleError as err:
+        raise ViewError(f"queries/schema.yml: dependency cycle {err.args[1]}") from err
+    return specs
+
+
+def build_order(specs: dict[str, ViewSpec]) -> list[str]:
+    """Views ordered so that each comes after everything it depends on (ties by name, for stable builds)."""
+    sorter = TopologicalSorter({name: specs[name].depends_on for name in sorted(specs)})
+    sorter.prepare()
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
+    return order
 
 
 def render(sql: str, lake: Lake) -> str:
@@ -104,26 +175,33 @@ def statement(name: str, sql: str) -> str:
 
 
 def build_views(lake: Lake, queries_dir: Path = QUERIES_DIR) -> ViewBuild:
-    """(Re)create every view of `queries_dir` in the experiment's `dm.duckdb`."""
-    pending = {name: statement(name, render(path.read_text(), lake)) for name, path in query_files(queries_dir).items()}
+    """(Re)create every view of `queries_dir` in the experiment's `dm.duckdb`, in dependency order.
+
+    Raises ViewError (naming the view and its file) when a view's SQL fails on inputs that exist.
+    """
+    specs = load_contract(queries_dir)
+    files = query_files(queries_dir)
+    root = lake.layout.root
     result = ViewBuild()
     con = open_database(lake, read_only=False, sandbox=False)
     try:
-        for name in pending:
-            con.execute(f"DROP VIEW IF EXISTS {name}")
-        progress = True
-        while pending and progress:
-            progress = False
-            for name, sql in list(pending.items()):
-                try:
-                    con.execute(sql)
-                except duckdb.Error as err:
-                    result.missing[name] = str(err).splitlines()[0]
-                    continue
-                result.created.append(name)
-                result.missing.pop(name, None)
-                del pending[name]
-                progress = True
+        order = build_order(specs)
+        for name in reversed(order):
+            con.execute(f"DROP {'MACRO TABLE' if specs[name].kind == 'macro' else 'VIEW'} IF EXISTS {name}")
+        for name in order:
+            spec = specs[name]
+            absent = [g for g in spec.inputs if next(root.glob(g), None) is None]
+            blocked = [d for d in spec.depends_on if d in result.missing]
+            if absent or blocked:
+                why = f"inputs not written yet: {', '.join(absent)}" if absent else f"needs {', '.join(blocked)}"
+                result.missing[name] = why
+                continue
+            try:
+                con.execute(statement(name, render(files[name].read_text(), lake)))
+            except duckdb.Error as err:
+                where = files[name].relative_to(queries_dir.parent)
+                raise ViewError(f"view {name} ({where}) failed to build: {str(err).splitlines()[0]}") from err
+            result.created.append(name)
     finally:
         con.close()
     return result

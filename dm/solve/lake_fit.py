@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class FitSummary:
     targets: int
     failed: list[str]
     seconds: float
+    not_converged: list[str] = field(default_factory=list)  # fitted targets without a certificate (this rank)
 
 
 def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
@@ -181,6 +182,8 @@ def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.nda
                 "nnz": fit.nnz[cols].numpy().astype(np.int32),
                 "n_models_used": fit.n_models_used[cols].numpy().astype(np.int32),
                 "converged": fit.converged[cols].numpy(),
+                "duality_gap": fit.duality_gap[cols].double().numpy(),
+                "kkt_residual": fit.kkt[cols].double().numpy(),
                 "status": status,
             }
         ),
@@ -243,6 +246,7 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     fitting = np.concatenate([roles.train, roles.val])
     val_rows = torch.from_numpy(np.searchsorted(np.sort(fitting), roles.val))
     failed: list[str] = []
+    not_converged: list[str] = []
     bar = tqdm(
         total=sum(b.length for b in mine),
         unit="target",
@@ -258,6 +262,13 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
         for i, block in enumerate(group):
             _write_block(root, block, fit, np.nonzero(owner == i)[0], fit_hash)
         failed += [f"{group[owner[f.target]].split} example {example[f.target]}: {f.reason}" for f in fit.failed]
+        unfit = {f.target for f in fit.failed}
+        not_converged += [
+            f"{group[owner[j]].split} example {example[j]}: relative duality gap {float(fit.duality_gap[j]):.1e} "
+            f"after {float(fit.epochs[j]):.0f} epochs"
+            for j in torch.nonzero(~fit.converged).squeeze(1).tolist()
+            if j not in unfit
+        ]
         bar.update(int(y.shape[1]))
     bar.close()
     fabric.barrier()
@@ -268,4 +279,6 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
         record.update(status="done" if finished else "running", code_version=code_version(),
                       fit_seconds=record.get("fit_seconds", 0.0) + seconds)
         write_fit_meta(lake.layout, record)
-    return FitSummary(root, len(mine), len(blocks) - len(pending), sum(b.length for b in blocks), failed, seconds)
+    return FitSummary(
+        root, len(mine), len(blocks) - len(pending), sum(b.length for b in blocks), failed, seconds, not_converged
+    )

@@ -60,6 +60,42 @@ def _write_blocks(root: Path, table_name: str, split: str, table: pa.Table) -> N
         pq.write_table(table.filter(pa.array(block_of == b)), path)
 
 
+def _write_retraining_results(root: Path) -> None:
+    """`dm eval`'s retraining outputs, with the column types of their writers (dm.analyze.experiments)."""
+    folder = root / "eval" / "counterfactual"
+    folder.mkdir(parents=True, exist_ok=True)
+    floats = {c: pa.array([0.5, -0.25]) for c in ("control_margin", "mean_margin", "std_margin", "actual_delta")}
+    pq.write_table(
+        pa.table(
+            {
+                "split": ["test", "test"],
+                "example_id": pa.array([3, 3], pa.int32()),
+                "label": pa.array([1, 1], pa.int32()),
+                "removed": ["top", "random"],
+                "k": pa.array([10, 10], pa.int32()),
+                "n_models": pa.array([4, 4], pa.int32()),
+                **floats,
+                "predicted_delta": pa.array([-0.2, 0.0]),
+            }
+        ),
+        folder / "results.parquet",
+    )
+    folder = root / "eval" / "brittleness"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "ranker": ["datamodel", "datamodel"],
+                "variant": ["remove", "mislabel"],
+                "k": pa.array([10, 10], pa.int32()),
+                "fraction": pa.array([0.25, 0.5]),
+                "n_targets": pa.array([8, 8], pa.int32()),
+            }
+        ),
+        folder / "cdf.parquet",
+    )
+
+
 def make_lake(root: Path, seed: int = 0) -> Truth:
     rng = np.random.default_rng(seed)
     sizes = {"test": N_TEST, "train": D}
@@ -133,8 +169,12 @@ def make_lake(root: Path, seed: int = 0) -> Truth:
                     "bias": bias[s],
                     "lambda": np.full(n, 0.01),
                     "val_mse": rng.random(n),
-                    "nnz": (weights[s] != 0).sum(axis=1),
-                    "n_models_used": np.full(n, 60),
+                    "nnz": (weights[s] != 0).sum(axis=1).astype(np.int32),
+                    "n_models_used": np.full(n, 60, np.int32),
+                    "converged": np.arange(n) % 7 != 3,
+                    "duality_gap": np.where(np.arange(n) % 7 != 3, 1e-4, 0.2),
+                    "kkt_residual": np.full(n, 1e-3),
+                    "status": ["ok"] * n,
                 }
             ),
         )
@@ -150,11 +190,12 @@ def make_lake(root: Path, seed: int = 0) -> Truth:
                     "lambda": np.tile(0.1 / 10.0 ** np.arange(path_len), n),
                     "train_mse": rng.random(n * path_len),
                     "val_mse": rng.random(n * path_len),
-                    "nnz": rng.integers(0, D, n * path_len),
+                    "nnz": rng.integers(0, D, n * path_len).astype(np.int32),
                 }
             ),
         )
     backfill_rollups(lake)  # the per-block counterfactual_topk / support tables `dm fit` writes with the weights
+    _write_retraining_results(root)
     weights = {s: weights[s].astype(np.float32).astype(np.float64) for s in SPLITS}  # as stored
     test_models = np.arange(60, M, dtype=np.int64)
     (root / "fit.json").write_text(
@@ -182,9 +223,8 @@ def truth(tmp_path_factory: pytest.TempPathFactory) -> Truth:
     evaluate_heldout(t.lake)
     compute_embedding(t.lake, n_components=4, n_clusters=GROUPS)
     build = build_views(t.lake)
-    # need `dm eval` (retraining, attribution LDS): not in this lake
-    retraining_views = {"counterfactual_results", "brittleness", "stg_attribution_scores", "attribution_scores"}
-    assert not set(build.missing) - retraining_views, build.missing
+    attribution_views = {"stg_attribution_scores", "attribution_scores"}  # need `dm eval`'s attribution LDS
+    assert not set(build.missing) - attribution_views, build.missing
     return t
 
 
