@@ -118,3 +118,14 @@ def test_readme_view_table_matches_the_contract() -> None:
     assert set(rows) == set(specs)
     for name, spec in specs.items():
         assert rows[name] == list(spec.columns), name
+
+
+def test_named_queries_are_the_sql_files_and_bind_exactly_their_parameters() -> None:
+    from dm.analyze.views.named import NAMED_QUERIES
+
+    files = {p.stem: p for p in (QUERIES_DIR / "named").glob("*.sql")}
+    assert set(files) == set(NAMED_QUERIES)
+    for name, query in NAMED_QUERIES.items():
+        assert query.sql == files[name].read_text()
+        used = set(re.findall(r"\$([a-z_]+)", _sql_body(files[name])))
+        assert used == {p.name for p in query.params}, name

@@ -1,5 +1,7 @@
 """The named queries of `dm query`: fixed SQL over the views with declared, always-bound parameters.
 
+The SQL of query NAME is `queries/named/NAME.sql`; this module declares its help text and typed parameters.
+
 User input never becomes SQL text: it only picks a registry entry and supplies values, which are converted to the
 declared type here and bound as DuckDB prepared-statement parameters (`$name`). Optional parameters are bound as
 NULL when absent, and each SQL tests `$p IS NULL OR column = $p`.
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dm.errors import UsageError
+from dm.lake.views import NAMED_DIR, QUERIES_DIR
 
 KINDS = ("int", "float", "str", "ids")
 
@@ -69,26 +72,24 @@ def convert(param: Param, text: str) -> object:
         raise UsageError(f"parameter {param.name} must be {param.kind} ({param.help}); got {text!r}") from err
 
 
+def _sql(name: str) -> str:
+    return (QUERIES_DIR / NAMED_DIR / f"{name}.sql").read_text()
+
+
 SPLIT = Param("split", "str", "'train' or 'test' (default: both)")
 EXAMPLE = Param("example_id", "int", "target id within its split (default: all)")
-TARGET_FILTER = (
-    "($split::VARCHAR IS NULL OR split = $split::VARCHAR) "
-    "AND ($example_id::INTEGER IS NULL OR example_id = $example_id::INTEGER)"
-)
 
 _QUERIES = [
     NamedQuery(
         "counterfactual",
         "predicted margin change of every target when the train ids R are removed (-Σ_{i∈R} θ)",
-        f"SELECT * FROM counterfactual($ids::INTEGER[]) WHERE {TARGET_FILTER} ORDER BY split, example_id",
+        _sql("counterfactual"),
         (Param("ids", "ids", "comma-separated train ids to remove, e.g. 3,17,42", required=True), SPLIT, EXAMPLE),
     ),
     NamedQuery(
         "counterfactual_topk",
         "predicted margin change when removing the top/bottom/random k train examples",
-        f"SELECT * FROM counterfactual_topk WHERE {TARGET_FILTER} "
-        "AND ($k::INTEGER IS NULL OR k = $k::INTEGER) AND ($removed::VARCHAR IS NULL OR removed = $removed::VARCHAR) "
-        "ORDER BY split, example_id, removed, k",
+        _sql("counterfactual_topk"),
         (
             SPLIT,
             EXAMPLE,
@@ -99,27 +100,18 @@ _QUERIES = [
     NamedQuery(
         "datamodel",
         "the largest-magnitude datamodel weights of one target, with the train examples' labels",
-        "SELECT w.train_id, w.weight, e.label AS train_label FROM datamodels AS w "
-        "LEFT JOIN examples AS e ON e.split = 'train' AND e.example_id = w.train_id "
-        "WHERE w.split = $split::VARCHAR AND w.example_id = $example_id::INTEGER "
-        "ORDER BY abs(w.weight) DESC, w.train_id LIMIT $top::INTEGER",
+        _sql("datamodel"),
         (
             Param("split", "str", "'train' or 'test'", default="test"),
             Param("example_id", "int", "target id within its split", required=True),
             Param("top", "int", "weights to show", default=20),
         ),
     ),
-    NamedQuery(
-        "support",
-        "data support heuristic (paper F.3.2) per target",
-        f"SELECT * FROM support WHERE {TARGET_FILTER} ORDER BY split, example_id",
-        (SPLIT, EXAMPLE),
-    ),
+    NamedQuery("support", "data support heuristic (paper F.3.2) per target", _sql("support"), (SPLIT, EXAMPLE)),
     NamedQuery(
         "leakage",
         "train-test leakage candidates, highest score first",
-        "SELECT * FROM leakage WHERE ($example_id::INTEGER IS NULL OR example_id = $example_id::INTEGER) "
-        "AND rank <= $top::INTEGER AND score >= $min_score::DOUBLE ORDER BY score DESC, example_id, rank",
+        _sql("leakage"),
         (
             EXAMPLE,
             Param("top", "int", "candidates per test example (at most 10)", default=10),
@@ -129,18 +121,16 @@ _QUERIES = [
     NamedQuery(
         "embedding",
         "datamodel embeddings (principal components) and spectral clusters",
-        f"SELECT * FROM embedding WHERE {TARGET_FILTER} "
-        "AND ($cluster::INTEGER IS NULL OR cluster = $cluster::INTEGER) ORDER BY split, example_id",
+        _sql("embedding"),
         (SPLIT, EXAMPLE, Param("cluster", "int", "cluster id (default: all)")),
     ),
     NamedQuery(
         "predictions",
         "held-out models' predicted vs actual margins",
-        f"SELECT * FROM predictions WHERE {TARGET_FILTER} "
-        "AND ($model_id::BIGINT IS NULL OR model_id = $model_id::BIGINT) ORDER BY split, example_id, model_id",
+        _sql("predictions"),
         (SPLIT, EXAMPLE, Param("model_id", "int", "held-out model id (default: all)")),
     ),
-    NamedQuery("evaluation", "held-out and experiment metrics", "SELECT * FROM evaluation ORDER BY split, metric"),
+    NamedQuery("evaluation", "held-out and experiment metrics", _sql("evaluation")),
 ]
 
 NAMED_QUERIES: dict[str, NamedQuery] = {q.name: q for q in _QUERIES}
