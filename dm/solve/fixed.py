@@ -59,7 +59,9 @@ def solve_fixed_lambda(
         y: float ``[m, n]`` margins; column j is target j. Columns with NaN/inf are reported in ``failed``.
         target_train_ids: int64 ``[n]``; train id of each target, -1 for test targets.
         num_train: d, the number of training examples.
-        lam: λ (raw-mask space, eq. 8), a float or a ``[n]`` tensor; must be finite and >= 0.
+        lam: λ (raw-mask space, eq. 8), a float or a ``[n]`` tensor; must be finite and >= 0. At λ = 0 (least
+            squares) the duality-gap certificate does not apply: such a solve runs ``max_epochs`` and is reported
+            not converged.
         config: solver configuration (default :class:`SolveConfig`).
         init_weights, init_bias: optional warm start ``[d, n]`` / ``[n]`` in raw space.
 
