@@ -218,3 +218,17 @@ def test_two_array_tasks_fit_at_once_into_one_lake(fitted, tmp_path):
     one, two = weights_of(root), weights_of(copy)
     for split in one:
         np.testing.assert_allclose(two[split], one[split], atol=1e-6)
+
+
+def test_unconverged_targets_are_listed_and_written_with_their_certificate(fitted, compose, tmp_path):
+    cfg, root, _, fabric = fitted
+    shutil.copytree(root, tmp_path / "sim")
+    summary = run_fit(
+        compose(*LINREG, f"lake.root={tmp_path}", "solve.max_epochs=1", "solve.overwrite=true"), fabric
+    )
+    fits = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "sim" / "datamodel_fits").glob("*/*"))])
+    converged, gap = fits["converged"].to_numpy(), fits["duality_gap"].to_numpy()
+    np.testing.assert_array_equal(converged, gap <= cfg.solve.gap_tol)
+    assert 0 < len(summary.not_converged) == int((~converged).sum())
+    assert "relative duality gap" in summary.not_converged[0]
+    assert np.isfinite(fits["kkt_residual"].to_numpy()).all()
