@@ -202,6 +202,12 @@ def _eval_outputs(root: Path, rng: np.random.Generator, sizes: dict[str, int], n
                 "removed": cols[3],
                 "predicted_delta": cols[4],
                 "actual_delta": cols[5],
+                # the rest of dm.analyze.experiments.counterfactual's columns (the view's contract needs them)
+                "label": pa.array(np.zeros(len(cf)), pa.int32()),
+                "n_models": pa.array(np.full(len(cf), 4), pa.int32()),
+                "control_margin": np.ones(len(cf)),
+                "mean_margin": 1.0 + np.array(cols[5]),
+                "std_margin": np.full(len(cf), 0.1),
             }
         ),
         root / "eval" / "counterfactual" / "results.parquet",
