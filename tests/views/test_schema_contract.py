@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from dm.lake.store import Lake
-from dm.lake.views import QUERIES_DIR, ViewError, ViewSpec, build_views, load_contract, query_files
+from dm.lake.views import QUERIES_DIR, ViewError, ViewSpec, build_views, load_contract, open_database, query_files
 from tests.views.conftest import Truth, make_lake
 
 README = QUERIES_DIR.parent / "README.md"
@@ -65,7 +65,7 @@ def test_a_view_that_loses_a_column_breaks_the_contract(truth: Truth, tmp_path: 
     fits.write_text(fits.read_text().replace("converged, duality_gap,", "duality_gap,"))
     lake = Lake.open(shutil.copytree(truth.root, tmp_path / "exp"))
     build_views(lake, queries)
-    c = duckdb.connect(str(lake.layout.database), read_only=True)
+    c = open_database(lake, read_only=True)
     try:
         problems = mismatches(c, load_contract(queries))
     finally:
@@ -84,7 +84,7 @@ def test_sql_error_is_a_view_error_naming_the_view(truth: Truth, tmp_path: Path)
 
 def test_views_over_unwritten_inputs_are_missing_not_errors(tmp_path: Path) -> None:
     t = make_lake(tmp_path / "exp")
-    for folder in ("datamodels", "datamodel_fits", "fit_path", "eval"):
+    for folder in ("datamodels", "datamodel_fits", "fit_path", "support", "counterfactual_topk", "eval"):
         shutil.rmtree(t.root / folder)
     build = build_views(t.lake)
     assert build.missing["stg_datamodels"] == "inputs not written yet: datamodels/*/*.parquet"
