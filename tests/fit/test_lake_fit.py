@@ -199,8 +199,8 @@ def test_array_tasks_fit_their_own_blocks_and_together_equal_one_fit(fitted, tmp
         assert done == (blocks[1::2] if index == 1 else blocks)
         assert json.loads((copy / "fit.json").read_text())["status"] == ("running" if index == 1 else "done")
     one, two = weights_of(root), weights_of(copy)
-    for split in one:
-        np.testing.assert_allclose(two[split], one[split], atol=1e-6)
+    for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
+        np.testing.assert_allclose(two[split], one[split], atol=1e-5)
 
 
 def test_two_array_tasks_fit_at_once_into_one_lake(fitted, tmp_path):
@@ -216,8 +216,8 @@ def test_two_array_tasks_fit_at_once_into_one_lake(fitted, tmp_path):
         assert proc.returncode == 0, err[-3000:]
     assert json.loads((copy / "fit.json").read_text())["status"] == "done"
     one, two = weights_of(root), weights_of(copy)
-    for split in one:
-        np.testing.assert_allclose(two[split], one[split], atol=1e-6)
+    for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
+        np.testing.assert_allclose(two[split], one[split], atol=1e-5)
 
 
 def test_unconverged_targets_are_listed_and_written_with_their_certificate(fitted, compose, tmp_path):
