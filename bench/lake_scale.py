@@ -57,13 +57,27 @@ def sizes(args: argparse.Namespace) -> dict[str, int]:
     return {"models": args.models, "targets": args.targets, "d": args.d, "nnz": args.nnz}
 
 
+def lake_sizes(root: Path) -> dict[str, int]:
+    """The sizes of an existing generated lake (for --reuse)."""
+    import pyarrow.parquet as pq
+
+    from dm.lake.store import Lake
+
+    lake = Lake.open(root)
+    weights = sum(pq.ParquetFile(f).metadata.num_rows for f in root.glob("datamodels/*/*.parquet"))
+    targets = lake.split_size("test")
+    return {"models": len(lake.committed_ids()), "targets": targets, "d": lake.d, "nnz": weights // targets}
+
+
 def generate(root: Path, n: dict[str, int], block: int, part: int) -> None:
     """Write the experiment with dm's writers (see the module docstring)."""
     from dm.lake import schema
     from dm.lake.atomic import write_atomic
-    from dm.lake.rollups import backfill_rollups
+    from dm.lake.fit_meta import write_fit_meta
+    from dm.lake.rollups import write_block_rollups
     from dm.lake.store import Lake, PartResult
     from dm.lake.views import build_views
+    from dm.solve.lake_fit import commit_block
     from dm.train.subsets import model_seeds, subset_masks, subset_size
 
     d, n_test = n["d"], n["targets"]
@@ -95,23 +109,32 @@ def generate(root: Path, n: dict[str, int], block: int, part: int) -> None:
         order = np.lexsort((train_id, example))  # as `dm fit` writes them: target-major
         write_atomic(pa.table({"example_id": example[order], "train_id": train_id[order], "weight": weight[order]}),
                      lake.layout.fit_block("datamodels", "test", b.block), **schema.DATAMODELS_PARQUET)
+        ids = np.arange(b.first, b.first + k, dtype=np.int32)
+        bias = rng.normal(1.0, 0.5, k)
         write_atomic(pa.table({
-            "example_id": np.arange(b.first, b.first + k, dtype=np.int32),
-            "bias": rng.normal(1.0, 0.5, k), "lambda": np.full(k, 1e-3), "val_mse": np.full(k, 0.5),
+            "example_id": ids, "bias": bias, "lambda": np.full(k, 1e-3), "val_mse": np.full(k, 0.5),
             "nnz": np.full(k, n["nnz"], np.int32), "n_models_used": np.full(k, int(0.8 * n["models"]), np.int32),
             "converged": np.ones(k, bool), "status": ["ok"] * k}),
             lake.layout.fit_block("datamodel_fits", "test", b.block))
-    backfill_rollups(lake)  # what `dm fit` writes next to each block's weights
+        write_atomic(pa.table({"example_id": ids, "lambda_index": np.zeros(k, np.int32), "lambda": np.full(k, 1e-3),
+                               "train_mse": np.full(k, 0.5), "val_mse": np.full(k, 0.5),
+                               "nnz": np.full(k, n["nnz"], np.int32)}),
+                     lake.layout.fit_block("fit_path", "test", b.block))
+        write_block_rollups(lake.layout, b, (example - b.first)[order], train_id[order], weight[order], bias, d)
+        commit_block(root, b, "bench")  # recorded as `dm fit` records a block
+    write_fit_meta(lake.layout, {"fit_hash": "bench", "status": "done", "train_model_ids": [], "val_model_ids": [],
+                                 "test_model_ids": []})
     build = build_views(lake)
     print(f"  generated in {time.perf_counter() - start:.0f}s; views: {len(build.created)} built")
 
 
 def run_query(root: Path, name: str, runs: int) -> dict:
     """In this (fresh) process: the first run and `runs` more of one query; seconds, rows and max RSS."""
-    import duckdb
+    from dm.lake.store import Lake
+    from dm.lake.views import connect
 
     sql = QUERIES[name][0]
-    con = duckdb.connect(str(root / "dm.duckdb"), read_only=True)
+    con = connect(Lake.open(root))  # dm's sandboxed read-only connection
     ids = np.random.default_rng(1).choice(int(con.execute(
         "SELECT count(*) FROM examples WHERE split = 'train'").fetchone()[0]), 1280, replace=False).tolist()
     params = {"target": 7, "model": 123, "ids": ids}
@@ -148,7 +171,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_query(root, args.one, args.runs)))
         return
-    n = sizes(args)
+    n = sizes(args) if not args.reuse else lake_sizes(root)
     if not args.reuse:
         if (root / "meta.json").exists():
             sys.exit(f"{root} exists: pass --reuse to time it, or another ROOT")
