@@ -135,6 +135,12 @@ class ResidentData:
     y_test: torch.Tensor
     info: DataInfo
 
+    def rows(self, split: str, ids) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x [n, ...], y [n]) of examples `ids` of `split` ('train' or 'test'), on the data's device."""
+        idx = torch.as_tensor(np.asarray(ids, np.int64), device=self.x_train.device)
+        x, y = (self.x_test, self.y_test) if split == "test" else (self.x_train, self.y_train)
+        return x[idx], y[idx]
+
 
 def load_resident(root: Path, device: torch.device | str = "cpu") -> ResidentData:
     """Read both `.beton` files through FFCV and keep them on `device`, normalised with train statistics."""

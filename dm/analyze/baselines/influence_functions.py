@@ -81,9 +81,7 @@ class InfluenceFunctionRanker:
 
     def scores(self, split: str, ids: np.ndarray) -> np.ndarray:
         """float32 [len(ids), d]: mean over reference models of ∇ℓ_iᵀ (H + λI)⁻¹ ∇ℓ_j."""
-        idx = torch.as_tensor(np.asarray(ids, np.int64), device=self.data.x_train.device)
-        x = (self.data.x_test if split == "test" else self.data.x_train)[idx]
-        y = (self.data.y_test if split == "test" else self.data.y_train)[idx]
+        x, y = self.data.rows(split, ids)
         targets = DataLoader(TensorDataset(x, y), batch_size=self.batch, shuffle=False)
         out = self.attributor.attribute(self.train_loader, targets)  # [d, n]
         return np.ascontiguousarray(out.detach().T.cpu().numpy().astype(np.float32))

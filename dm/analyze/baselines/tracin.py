@@ -51,11 +51,9 @@ class TracInRanker:
 
     def scores(self, split: str, ids: np.ndarray) -> np.ndarray:
         """float32 [len(ids), d]: mean over reference models of Σ_e η_e ⟨g_train, g_target⟩."""
-        idx = torch.as_tensor(np.asarray(ids, np.int64), device=self.data.x_train.device)
-        x_t = (self.data.x_test if split == "test" else self.data.x_train)[idx]
-        y_t = (self.data.y_test if split == "test" else self.data.y_train)[idx]
+        x_t, y_t = self.data.rows(split, ids)
         d = len(self.data.y_train)
-        total = torch.zeros(len(idx), d, dtype=torch.float64, device=x_t.device)
+        total = torch.zeros(len(y_t), d, dtype=torch.float64, device=x_t.device)
         for model in self.models:
             net = copy.deepcopy(model.network).eval()
             for state, lr in zip(model.checkpoints, model.lrs, strict=True):

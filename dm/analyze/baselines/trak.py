@@ -69,15 +69,13 @@ class TrakRanker:
 
     def scores(self, split: str, ids: np.ndarray) -> np.ndarray:
         """float32 [len(ids), d]: TRAK scores τ (mean over checkpoints) of every training example for each target."""
-        idx = torch.as_tensor(np.asarray(ids, np.int64), device=self.data.x_train.device)
-        x = (self.data.x_test if split == "test" else self.data.x_train)[idx]
-        y = (self.data.y_test if split == "test" else self.data.y_train)[idx]
+        x, y = self.data.rows(split, ids)
         self._calls += 1
         exp = f"{split}_{self._calls}"
         for model_id, model in enumerate(self.models):
             self.traker.start_scoring_checkpoint(exp_name=exp, checkpoint=_state(model), model_id=model_id,
-                                                 num_targets=len(idx))
-            for first in range(0, len(idx), self.batch):
+                                                 num_targets=len(y))
+            for first in range(0, len(y), self.batch):
                 yb = y[first : first + self.batch]
                 self.traker.score(batch=[x[first : first + self.batch], yb], num_samples=len(yb))
         out = np.array(self.traker.finalize_scores(exp_name=exp), dtype=np.float32)  # [d, n], copied off the memmap
