@@ -50,6 +50,9 @@ def train_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
             f"({summary.models_per_second:.1f} models/s{acc}); the lake holds {summary.total_models} models "
             f"-> {summary.lake}"
         )
+        if summary.skipped:
+            print(f"skipped {summary.skipped} models that another launcher is training; rerun to pick up any it "
+                  "does not finish")
     return 0
 
 
@@ -155,7 +158,8 @@ def run_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
         "",
         f"dm run finished in {time.perf_counter() - start:.0f}s",
         f"  models      {trained.total_models} (trained now: {trained.trained}, "
-        f"{trained.models_per_second:.0f} models/s, mean test accuracy {trained.mean_test_accuracy:.3f})",
+        f"{trained.models_per_second:.0f} models/s, mean test accuracy {trained.mean_test_accuracy:.3f}"
+        + (f", skipped {trained.skipped} that another launcher is training" if trained.skipped else "") + ")",
         f"  datamodels  {fitted.targets} targets, fit in {fitted.seconds:.0f}s"
         + (f", {len(fitted.failed)} failed" if fitted.failed else "")
         + (f", {len(fitted.not_converged)} not converged" if fitted.not_converged else ""),

@@ -6,8 +6,10 @@
 * `fit_lock(root, shard)`: held for a whole `dm fit` (one per job-array task: tasks of one fit write disjoint
   target blocks); a second `dm fit` of the same shard is refused at once, and `solve.overwrite` is refused while
   any other fit holds its lock (`other_fits_running`), so two configurations are never mixed.
+* `chunk_claim(root, chunk)`: held by `dm train` for as long as it trains one chunk of model ids; a second
+  launcher that finds a chunk claimed skips it instead of training it twice.
 
-Both are `filelock` locks (flock on a file in the experiment), released by the OS when a process dies.
+All are `filelock` locks (flock on a file in the experiment), released by the OS when a process dies.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dm.lake.errors import LakeError
 
 LOCK_FILE = ".lock"
 FIT_LOCK_FILE = ".fit.lock"
+CLAIMS_DIR = ".claims"
 DEFAULT_TIMEOUT_S = 1800.0
 
 
@@ -93,3 +96,33 @@ def other_fits_running(root: Path) -> bool:
             return True
         lock.release()
     return False
+
+
+def claim_path(root: Path, chunk: int) -> Path:
+    """The claim file of chunk `chunk` (model ids chunk*chunk_size ...) of experiment `root`."""
+    return Path(root) / CLAIMS_DIR / f"chunk-{chunk:09d}.lock"
+
+
+@contextmanager
+def chunk_claim(root: Path, chunk: int) -> Iterator[bool]:
+    """Claim chunk `chunk` for as long as the block runs; yields False (at once, holding nothing) if another
+    process holds it. Taken under the experiment lock, so a claim granted after another launcher's commit sees
+    that commit; released by the OS if the process dies, so a crashed launcher's chunks become free again.
+    Not re-entrant: a second claim of the same chunk in this process is refused as well."""
+    path = claim_path(writable_root(root), chunk)
+    lock = FileLock(path, thread_local=False)  # not the singleton: every claim is its own flock
+    with experiment_lock(root):
+        path.parent.mkdir(exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            held = False
+        else:
+            held = True
+    if not held:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()

@@ -5,6 +5,8 @@ Ranks (devices x nodes) take chunks of model ids round-robin and train each chun
 `trainer.processes_per_device` > 1 each rank hands its chunks round-robin to that many worker processes on its
 device (several model streams per GPU). Each chunk is committed atomically as soon
 as it is done, so a crash loses at most the chunks in flight and a rerun trains only what is missing.
+A chunk is claimed (`dm.lake.lock.chunk_claim`) while it trains: a second launcher of the same experiment skips
+chunks in flight elsewhere and says so at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tqdm.auto import tqdm
 from dm.cluster.shard import Shard
 from dm.data.prepare import ResidentData, load_resident, prepare, read_info
 from dm.lake.layout import experiment_root
+from dm.lake.lock import chunk_claim
 from dm.lake.store import Lake, PartResult
 from dm.lake.version import code_version
 from dm.models.networks import network_factory
@@ -41,6 +44,7 @@ class TrainSummary:
     total_models: int  # in the lake after the run (rank 0's view)
     seconds: float
     mean_test_accuracy: float
+    skipped: int = 0  # by all ranks: models of chunks another launcher was training
 
     @property
     def models_per_second(self) -> float:
@@ -70,10 +74,11 @@ def train_models(cfg: DictConfig, data, seeds: np.ndarray, masks: np.ndarray) ->
 
 
 def train_chunks(cfg: DictConfig, root: Path, chunks: list[np.ndarray], desc: str, position: int,
-                 data: ResidentData | str, quiet: bool = False) -> list[np.ndarray]:
+                 data: ResidentData | str, quiet: bool = False) -> tuple[list[np.ndarray], int, int]:
     """Train the model ids of `chunks` in groups of `trainer.models_per_process`, committing each group to the
-    lake as soon as it is trained; returns the groups' test accuracies. data: resident data or a device to
-    load it on (a worker process of `trainer.processes_per_device`)."""
+    lake as soon as it is trained. Each chunk is claimed first; one that another process holds is skipped, and
+    ids committed since the plan are dropped. Returns (the groups' test accuracies, models trained, models
+    skipped). data: resident data or a device to load it on (a worker process of `trainer.processes_per_device`)."""
     if isinstance(data, str):  # a fresh worker process: the rank's settings, its share of the CPU threads
         torch.use_deterministic_algorithms(cfg.trainer.deterministic)
         torch.backends.cudnn.benchmark = data.startswith("cuda") and not cfg.trainer.deterministic
@@ -83,22 +88,29 @@ def train_chunks(cfg: DictConfig, root: Path, chunks: list[np.ndarray], desc: st
     size = subset_size(cfg.subsets.alpha, info.d)
     todo = int(sum(len(c) for c in chunks))
     bar = tqdm(total=todo, unit="model", desc=desc, position=position, dynamic_ncols=True, disable=quiet)
-    accs = []
-    for ids in chunks:
-        for first in range(0, len(ids), cfg.trainer.models_per_process):
-            group = ids[first : first + cfg.trainer.models_per_process]
-            seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
-            masks = subset_masks(seeds, info.d, size)
-            result = train_models(cfg, data, seeds, masks)
-            added = lake.write_part(PartResult(group, seeds, masks, result.margins, result.test_accuracy,
-                                               np.full(len(group), result.seconds / len(group)), code_version()))
-            if added < len(group):  # another launcher of this experiment committed them first: never twice
-                tqdm.write(f"models {group[0]}..{group[-1]}: {len(group) - added} already committed by another "
-                           "process; kept theirs")
-            accs.append(result.test_accuracy)
-            bar.update(len(group))
+    accs, trained, skipped = [], 0, 0
+    for planned in chunks:
+        with chunk_claim(root, int(planned[0]) // cfg.lake.chunk_size) as claimed:
+            ids = np.setdiff1d(planned, lake.committed_ids()) if claimed else planned[:0]
+            skipped += 0 if claimed else len(planned)
+            bar.total -= len(planned) - len(ids)  # skipped, or committed by another launcher since the plan
+            bar.refresh()
+            for first in range(0, len(ids), cfg.trainer.models_per_process):
+                group = ids[first : first + cfg.trainer.models_per_process]
+                seeds = model_seeds(cfg.subsets.seed, cfg.subsets.alpha, group)
+                masks = subset_masks(seeds, info.d, size)
+                result = train_models(cfg, data, seeds, masks)
+                part = PartResult(group, seeds, masks, result.margins, result.test_accuracy,
+                                  np.full(len(group), result.seconds / len(group)), code_version())
+                added = lake.write_part(part)
+                if added < len(group):  # another launcher of this experiment committed them first: never twice
+                    tqdm.write(f"models {group[0]}..{group[-1]}: {len(group) - added} already committed by another "
+                               "process; kept theirs")
+                accs.append(result.test_accuracy)
+                trained += len(group)
+                bar.update(len(group))
     bar.close()
-    return accs
+    return accs, trained, skipped
 
 
 def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
@@ -125,16 +137,19 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     start = time.perf_counter()
     workers = cfg.trainer.processes_per_device
     if workers == 1:
-        accs = train_chunks(cfg, root, mine, f"train rank {fabric.global_rank}", 0,
-                            load_resident(root, fabric.device), quiet=fabric.global_rank != 0 and todo == 0)
+        accs, trained, skipped = train_chunks(cfg, root, mine, f"train rank {fabric.global_rank}", 0,
+                                              load_resident(root, fabric.device),
+                                              quiet=fabric.global_rank != 0 and todo == 0)
     else:  # several processes share this rank's device, each taking whole chunks of this rank's share
         context = mp.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             jobs = [pool.submit(train_chunks, cfg, root, my_chunks(mine, w, workers),
                                 f"train rank {fabric.global_rank}.{w}", w, str(fabric.device)) for w in range(workers)]
-            accs = [acc for job in jobs for acc in job.result()]
+            results = [job.result() for job in jobs]
+        accs = [acc for result in results for acc in result[0]]
+        trained, skipped = sum(r[1] for r in results), sum(r[2] for r in results)
     seconds = time.perf_counter() - start
-    fabric.barrier()
+    skipped = int(fabric.all_reduce(torch.tensor(skipped, device=fabric.device), reduce_op="sum"))
     total = len(lake.committed_ids())
     acc = float(np.nanmean(np.concatenate(accs))) if accs and info.task == "classification" else float("nan")
-    return TrainSummary(root, todo, total, seconds, acc)
+    return TrainSummary(root, trained, total, seconds, acc, skipped)
