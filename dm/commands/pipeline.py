@@ -130,7 +130,7 @@ def evaluate(cfg: DictConfig) -> dict:
 EXAMPLE_QUERIES = (
     "dm query counterfactual --ids 3,17,42{select}",
     'dm sql "SELECT * FROM support ORDER BY support_size NULLS LAST LIMIT 10"{select}',
-    'duckdb {db} "SELECT example_id, train_id, score FROM leakage WHERE rank = 1 ORDER BY score DESC LIMIT 10"',
+    '(cd {root} && duckdb dm.duckdb "SELECT example_id, train_id, score FROM leakage WHERE rank = 1 LIMIT 10")',
 )
 
 
@@ -182,6 +182,6 @@ def run_cmd(cfg: DictConfig, args: argparse.Namespace | None = None) -> int:
     lines += [f"  lake        {root.resolve()}", f"  report      {(root / 'report.html').resolve()}", "  try:"]
     select = f" lake.experiment={cfg.lake.experiment}"
     select += f" lake.root={cfg.lake.root}" if cfg.lake.root != "lake" else ""
-    lines += [f"    {q.format(db=root / 'dm.duckdb', select=select)}" for q in EXAMPLE_QUERIES]
+    lines += [f"    {q.format(root=root.resolve(), select=select)}" for q in EXAMPLE_QUERIES]
     print("\n".join(lines))
     return 0
