@@ -32,6 +32,7 @@ from dm.lake.version import code_version
 from dm.models.networks import network_factory
 from dm.train.group import GroupResult, train_group
 from dm.train.linreg_group import train_linreg_group
+from dm.train.memory import check_fits, group_size
 from dm.train.plain import train_plain
 from dm.train.plan import chunks_to_train, experiment_identity, lake_shape, my_chunks
 from dm.train.subsets import model_seeds, subset_masks, subset_size
@@ -136,11 +137,15 @@ def run_train(cfg: DictConfig, fabric: L.Fabric | None = None) -> TrainSummary:
     todo = int(sum(len(c) for c in mine))
     start = time.perf_counter()
     workers = cfg.trainer.processes_per_device
+    data = load_resident(root, fabric.device)
+    check_fits(cfg, data, group_size(cfg, mine), workers)  # a one-line ConfigError now, not an OOM mid-training
     if workers == 1:
         accs, trained, skipped = train_chunks(cfg, root, mine, f"train rank {fabric.global_rank}", 0,
-                                              load_resident(root, fabric.device),
-                                              quiet=fabric.global_rank != 0 and todo == 0)
+                                              data, quiet=fabric.global_rank != 0 and todo == 0)
     else:  # several processes share this rank's device, each taking whole chunks of this rank's share
+        del data  # each worker loads its own copy
+        if fabric.device.type == "cuda":
+            torch.cuda.empty_cache()
         context = mp.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             jobs = [pool.submit(train_chunks, cfg, root, my_chunks(mine, w, workers),
