@@ -46,3 +46,20 @@ def assert_same_lake(built: Path, reference: Path, n_models: int) -> None:
                                    one.read_margins(block.split, block.block)[1], rtol=1e-5, atol=1e-5)
     cols = ["model_id", "seed", "n_included", "test_accuracy"]
     assert two.read_models().select(cols).sort_by("model_id").equals(one.read_models().select(cols))
+
+
+def fitted_weights(root: Path) -> dict[str, np.ndarray]:
+    """Dense datamodel weights [d, n_split] per split, read straight from an experiment's datamodels/ files."""
+    import pyarrow.parquet as pq
+
+    from dm.lake.store import Lake
+
+    lake = Lake.open(root)
+    out = {}
+    for split in ("test", "train"):
+        w = np.zeros((lake.d, lake.split_size(split)), np.float32)
+        for path in sorted((root / "datamodels" / f"split={split}").glob("*.parquet")):
+            t = pq.read_table(path)
+            w[t["train_id"].to_numpy(), t["example_id"].to_numpy()] = t["weight"].to_numpy()
+        out[split] = w
+    return out

@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from dm.lake.store import Lake
+from tests.conftest import fitted_weights
 from tests.faults.conftest import TALLY, Experiment, outcome, run_cli
 
 RENAMES_PER_PART = 10
@@ -77,17 +77,6 @@ def test_train_crash_mid_commit_then_resume_all_points(partial: Experiment, monk
     _train_crash_resume(partial, monkeypatch, capsys, k)
 
 
-def weights(root) -> dict[str, np.ndarray]:
-    lake = Lake.open(root)
-    out = {}
-    for split in ("test", "train"):
-        w = np.zeros((lake.d, lake.split_size(split)), np.float32)
-        for path in sorted((root / "datamodels" / f"split={split}").glob("*.parquet")):
-            t = pq.read_table(path)
-            w[t["train_id"].to_numpy(), t["example_id"].to_numpy()] = t["weight"].to_numpy()
-        out[split] = w
-    return out
-
 
 def _fit_crash_resume(exp: Experiment, monkeypatch, capsys, k: int) -> None:
     import shutil
@@ -103,7 +92,7 @@ def _fit_crash_resume(exp: Experiment, monkeypatch, capsys, k: int) -> None:
     code, out, err = run_cli(capsys, "fit", *exp.args())
     TALLY["resumes"] += 1
     assert code == 0, err
-    got, want = weights(exp.path), weights(exp.reference)
+    got, want = fitted_weights(exp.path), fitted_weights(exp.reference)
     wrong = sum(not np.allclose(got[s], want[s], atol=1e-6) for s in got)
     TALLY["wrong"] += wrong
     assert wrong == 0

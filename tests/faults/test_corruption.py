@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from dm.lake.store import Lake, PartResult
+from tests.conftest import fitted_weights
 from tests.faults.conftest import TALLY, Experiment, outcome, run_cli
-from tests.faults.test_commit_faults import weights
 
 
 def _one_line_error(code: int, err: str, *needles: str) -> None:
@@ -76,10 +76,10 @@ def test_a_flipped_bit_in_a_masks_file_is_refused_by_fit(experiment: Experiment,
     data[len(data) // 2] ^= 0x10
     path.write_bytes(bytes(data))
     TALLY["faults"] += 1
-    before = weights(experiment.path)
+    before = fitted_weights(experiment.path)
     code, _, err = run_cli(capsys, "fit", *experiment.args("solve.overwrite=true", "solve.k_lambdas=5"))
     _one_line_error(code, err, str(path), "checksum")
-    after = weights(experiment.path)
+    after = fitted_weights(experiment.path)
     assert all(np.array_equal(before[s], after[s]) for s in before)  # the old fit was not cleared
     _repair_and_refill(experiment, capsys)
     code, out, err = run_cli(capsys, "fit", *experiment.args())
@@ -93,7 +93,7 @@ def test_a_truncated_fit_block_is_fitted_again(experiment: Experiment, capsys) -
     code, out, err = run_cli(capsys, "fit", *experiment.args())
     TALLY["resumes"] += 1
     assert code == 0 and "5 blocks already done" in out, out + err
-    got, want = weights(experiment.path), weights(experiment.reference)
+    got, want = fitted_weights(experiment.path), fitted_weights(experiment.reference)
     wrong = sum(not np.allclose(got[s], want[s], atol=1e-6) for s in got)
     TALLY["wrong"] += wrong
     assert wrong == 0 and run_cli(capsys, "lake", "verify", *experiment.args())[0] == 0

@@ -19,6 +19,7 @@ from dm.solve.lake_fit import block_path, read_fitting_data, run_fit, solve_conf
 from dm.solve.model_roles import assign_roles
 from dm.solve.path import fit_datamodels
 from dm.train.runner import make_fabric, run_train
+from tests.conftest import fitted_weights
 
 LINREG = [
     "dataset=linear_sim",
@@ -42,18 +43,6 @@ def fitted(tmp_path_factory, compose):
     return cfg, root / "sim", summary, fabric
 
 
-def weights_of(root: Path) -> dict[str, np.ndarray]:
-    lake = Lake.open(root)
-    out = {}
-    for split in ("test", "train"):
-        w = np.zeros((lake.d, lake.split_size(split)), np.float32)
-        for path in sorted((root / "datamodels" / f"split={split}").glob("*.parquet")):
-            t = pq.read_table(path)
-            w[t["train_id"].to_numpy(), t["example_id"].to_numpy()] = t["weight"].to_numpy()
-        out[split] = w
-    return out
-
-
 def test_lake_weights_are_the_solver_output_column_for_column(fitted):
     cfg, root, summary, fabric = fitted
     lake = Lake.open(root)
@@ -74,7 +63,7 @@ def test_lake_weights_are_the_solver_output_column_for_column(fitted):
         torch.from_numpy(np.searchsorted(fitting, roles.val)),
         solve_config(cfg, fabric.device),
     )
-    lake_w = weights_of(root)
+    lake_w = fitted_weights(root)
     np.testing.assert_allclose(np.c_[lake_w["test"], lake_w["train"]], direct.weights.numpy(), atol=1e-6)
     fits = pq.read_table(block_path(root, "datamodel_fits", blocks[4]))  # train block 1: examples 50..99
     assert fits["example_id"].to_pylist() == list(range(50, 100))
@@ -89,11 +78,11 @@ def test_rerun_is_a_no_op_and_a_crash_refits_only_the_missing_block(fitted, comp
     copy = tmp_path / "sim"
     shutil.copytree(root, copy)
     again = compose(*LINREG, f"lake.root={tmp_path}")
-    before = weights_of(copy)
+    before = fitted_weights(copy)
     assert run_fit(again, fabric).fitted_blocks == 0
     (block_path(copy, "datamodel_fits", Lake.open(copy).target_blocks()[2])).unlink()  # crash before commit
     assert run_fit(again, fabric).fitted_blocks == 1
-    after = weights_of(copy)
+    after = fitted_weights(copy)
     for split in before:
         np.testing.assert_allclose(after[split], before[split], atol=1e-6)
 
@@ -165,7 +154,7 @@ def test_two_ranks_fit_the_same_weights_as_one(fitted, tmp_path):
         env={**os.environ},
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    one, two = weights_of(root), weights_of(copy)
+    one, two = fitted_weights(root), fitted_weights(copy)
     for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
         np.testing.assert_allclose(two[split], one[split], atol=1e-5)
 
@@ -198,7 +187,7 @@ def test_array_tasks_fit_their_own_blocks_and_together_equal_one_fit(fitted, tmp
         done = [b for b in blocks if block_path(copy, "datamodel_fits", b).exists()]
         assert done == (blocks[1::2] if index == 1 else blocks)
         assert json.loads((copy / "fit.json").read_text())["status"] == ("running" if index == 1 else "done")
-    one, two = weights_of(root), weights_of(copy)
+    one, two = fitted_weights(root), fitted_weights(copy)
     for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
         np.testing.assert_allclose(two[split], one[split], atol=1e-5)
 
@@ -215,7 +204,7 @@ def test_two_array_tasks_fit_at_once_into_one_lake(fitted, tmp_path):
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
     assert json.loads((copy / "fit.json").read_text())["status"] == "done"
-    one, two = weights_of(root), weights_of(copy)
+    one, two = fitted_weights(root), fitted_weights(copy)
     for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
         np.testing.assert_allclose(two[split], one[split], atol=1e-5)
 
