@@ -48,11 +48,9 @@ class Layout:
     def masks(self, part: str) -> Path:
         return self.root / "masks" / f"part-{part}.parquet"
 
-    def margins(self, split: str, block: int, part: str) -> Path:
-        return self.margin_block_dir(split, block) / f"part-{part}.parquet"
-
-    def margin_block_dir(self, split: str, block: int) -> Path:
-        return self.root / "margins" / f"split={split}" / f"block={block:04d}"
+    def margins(self, split: str, part: str) -> Path:
+        """A part's margins on one split, one row group per target block (`dm.lake.margins`)."""
+        return self.root / "margins" / f"split={split}" / f"part-{part}.parquet"
 
     # `dm fit` outputs: one file per target block of each output (datamodels, datamodel_fits, fit_path).
     @property

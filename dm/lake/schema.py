@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-LAKE_FORMAT = 2  # 2: commit records (_records/). Bump when the layout changes; older lakes are refused
+LAKE_FORMAT = 3  # 2: commit records (_records/); 3: long-form margins, one file per (split, part). Bump when the
+# layout changes: older lakes are refused, and `dm lake migrate` (dm.lake.migrate) adopts them
 
 EXAMPLES = pa.schema(
     [
@@ -33,17 +34,24 @@ def masks_schema(d: int) -> pa.Schema:
     return pa.schema([("model_id", pa.int64()), ("mask", pa.binary((d + 7) // 8))])
 
 
-def margins_schema(block_len: int) -> pa.Schema:
-    """One row per model; `margin[k]` is the margin on example `block * block_size + k` of the split."""
-    return pa.schema([("model_id", pa.int64()), ("margin", pa.list_(pa.float32(), block_len))])
+MARGINS = pa.schema([("model_id", pa.int64()), ("example_id", pa.int32()), ("margin", pa.float32())])
+"""Long form: one row per (model, example) of one split; `margins/split=<split>/part-<part>.parquet`."""
+
+# How the margins of a part are laid out (bench/lake_scale.py measures it; numbers from a 20,000-model x 60,000
+# -example lake, DuckDB 2.0, 2 cores). One row group per target block, so `dm fit` reads one row group per part
+# for a block and a lookup's statistics skip the other blocks. Inside a row group, rows run over groups of
+# MARGINS_GROUP models: example-major within a group, so one example's margins in a group are adjacent (one
+# data page) and one model's margins in a block are MARGINS_GROUP x block rows (a few pages). With 8 KiB data
+# pages DuckDB reads only those pages: one example across 20,000 models decodes ~10 MB instead of the block's
+# 80 MB, one model reads 59 row groups of 40 files instead of opening 2,360 (one file per block and part), and
+# row-group count, not bytes, was what made a one-model lookup slow. Ids are delta-encoded (a few bits per
+# row); margins byte-stream-split + zstd take 3.5 bytes each (random normals; raw 4).
+MARGINS_GROUP = 32
+MARGINS_PARQUET = {"use_dictionary": False, "data_page_size": 8 << 10, "compression": "zstd",
+                   "column_encoding": {"model_id": "DELTA_BINARY_PACKED", "example_id": "DELTA_BINARY_PACKED",
+                                       "margin": "BYTE_STREAM_SPLIT"}}
 
 
-# Parquet options of the margins files. Dictionary encoding (pyarrow's default) suits repeated values, not
-# margins: on float32 margins it made files 1.47x their raw size and reads 10x slower; plain BYTE_STREAM_SPLIT
-# + zstd stores them at 0.84x raw (1,000 models x 256 targets; bench/solve_scale.py reports bytes per model).
-# Row groups of 64 models let a one-model lookup skip the rest of a part by model_id statistics.
-MARGINS_PARQUET = {"use_dictionary": False, "row_group_size": 64,
-                   "column_encoding": {"margin.list.element": "BYTE_STREAM_SPLIT", "model_id": "PLAIN"}}
 # Datamodel weights are written target-major in row groups of 2^16 weights (~26 targets at 2,500 nonzeros), so
 # a one-target lookup reads one row group by example_id statistics instead of every weight of the block; train
 # ids ascend within a target (delta-encoded) and weights are byte-stream-split. At 2,500 weights per target:

@@ -1,7 +1,7 @@
 """The experiment store: a declared schema, metadata checked on reopen, atomic, recorded per-part commits.
 
 Models are committed in *parts* (a set of model ids trained together, keyed `<first id>-<last id>`). Under the
-experiment lock (`dm.lake.lock`), a part's files (models, masks, one margins file per target block) are written
+experiment lock (`dm.lake.lock`), a part's files (models, masks, one margins file per split) are written
 to a staging directory, a journal of their final paths is written, they are renamed into place, and the part's
 commit record (`dm.lake.records`: experiment identity, ids, checksums) is written last: a model is in the lake
 exactly when its part's record exists. Recovery (also under the lock) removes what a dead process's journal
@@ -30,6 +30,7 @@ from dm.lake.bits import pack_masks, packed_width
 from dm.lake.errors import LakeError
 from dm.lake.layout import Layout
 from dm.lake.lock import experiment_lock
+from dm.lake.margins import read_block, write_split
 from dm.lake.records import Record, identity_hash, make_record, read_records, verified, write_record
 
 __all__ = ["Lake", "LakeError", "PartResult", "TargetBlock"]
@@ -149,8 +150,8 @@ class Lake:
         meta = read_json(layout.meta)
         if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
             raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
-        if meta.get("lake_format") == 1:
-            raise LakeError(f"{root} has lake format 1 (an older dm, no commit records); run `dm lake migrate "
+        if meta.get("lake_format") in (1, 2):
+            raise LakeError(f"{root} has lake format {meta['lake_format']} (an older dm); run `dm lake migrate "
                             f"lake.root={Path(root).parent} lake.experiment={Path(root).name}` to adopt it")
         if meta.get("lake_format") != schema.LAKE_FORMAT:
             raise LakeError(f"{root} has lake format {meta.get('lake_format')}, this dm writes {schema.LAKE_FORMAT}")
@@ -251,14 +252,10 @@ class Lake:
             schema=schema.masks_schema(self.d),
         )
         files.append(self._stage(masks_table, stage.masks(part), self.layout.masks(part)))
-        for block in self.target_blocks():
-            values = np.ascontiguousarray(
-                result.margins[block.split][order, block.first : block.first + block.length], dtype=np.float32
-            )
-            margin = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), block.length)
-            table = pa.table({"model_id": ids, "margin": margin}, schema=schema.margins_schema(block.length))
-            files.append(self._stage(table, stage.margins(block.split, block.block, part),
-                                     self.layout.margins(block.split, block.block, part), schema.MARGINS_PARQUET))
+        for split in ("test", "train"):
+            blocks = [(b.first, b.length) for b in self.target_blocks((split,))]
+            write_split(stage.margins(split, part), ids, result.margins[split][order], blocks)
+            files.append((stage.margins(split, part), self.layout.margins(split, part)))
         models_table = pa.table(
             {
                 "model_id": ids,
@@ -332,14 +329,15 @@ class Lake:
 
     def read_margins(self, split: str, block: int) -> tuple[np.ndarray, np.ndarray]:
         """(model_ids int64 [m], float32 [m, block_len]) of one target block, sorted by model_id."""
-        tables = [pq.read_table(p) for p in self._part_files(lambda key: self.layout.margins(split, block, key))]
-        if not tables:
-            length = next(b.length for b in self.target_blocks((split,)) if b.block == block)
-            return np.zeros(0, np.int64), np.zeros((0, length), np.float32)
-        table = pa.concat_tables(tables)
-        ids = table.column("model_id").to_numpy()
-        col = table.column("margin").combine_chunks()
-        values = col.flatten().to_numpy(zero_copy_only=False).reshape(len(ids), col.type.list_size)
+        target = next((b for b in self.target_blocks((split,)) if b.block == block), None)
+        if target is None:
+            raise LakeError(f"{split} has no target block {block}")
+        parts = [read_block(p, block, target.first, target.length)
+                 for p in self._part_files(lambda key: self.layout.margins(split, key))]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, target.length), np.float32)
+        ids = np.concatenate([i for i, _ in parts])
+        values = np.concatenate([v for _, v in parts])
         order = np.argsort(ids, kind="stable")
         return ids[order], values[order]
 

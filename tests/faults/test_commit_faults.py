@@ -66,13 +66,13 @@ def _train_crash_resume(exp: Experiment, monkeypatch, capsys, k: int) -> None:
     assert not list(exp.path.rglob(".*.tmp")) and not list((exp.path / ".staging").glob("*"))
 
 
-@pytest.mark.parametrize("k", [1, 10])  # after the journal / at the record
+@pytest.mark.parametrize("k", [1, 6])  # after the journal / at the record (journal, masks, 2 margins, models)
 def test_train_crash_mid_commit_then_resume(partial: Experiment, monkeypatch, capsys, k: int) -> None:
     _train_crash_resume(partial, monkeypatch, capsys, k)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7, 8, 9])
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_train_crash_mid_commit_then_resume_all_points(partial: Experiment, monkeypatch, capsys, k: int) -> None:
     _train_crash_resume(partial, monkeypatch, capsys, k)
 

@@ -1,11 +1,13 @@
-"""`dm lake migrate`: a lake of the previous format (1) is refused with a hint, then adopted without retraining.
+"""`dm lake migrate`: lakes of the previous formats (1 and 2) are refused with a hint, then adopted without
+retraining.
 
-The format-1 lake is made by training and fitting a small lake with the current code and stripping what format
-2 added: `_records/` (part and fit commit records, views signature), the beton checksums in data/info.json, the
-fit hash in fit.json, the lock files, and `lake_format` set to 1. This is faithful to the format-1 writer
-(`git show cf88bb1^:dm/lake/store.py` and `dm/solve/lake_fit.py`): the declared schemas, file paths, part keys,
-fit block files and meta.json keys are unchanged since then; format 2 only added those records. It also gives the
-strongest check: the records migration writes must equal, byte for byte, the ones a fresh commit wrote.
+The old lakes are made by training and fitting a small lake with the current code and undoing what later formats
+changed. Format 2 (`git show ef987c8:dm/lake/store.py`) kept margins in one file per (split, target block,
+part), a fixed-size list per model, written with the Parquet options below, and recorded those files.
+Format 1 (`git show cf88bb1^:dm/lake/store.py` and `dm/solve/lake_fit.py`) had the same files without
+`_records/` (part and fit commit records, views signature), the beton checksums in data/info.json, the fit hash
+in fit.json, the lock files and the per-block rollups. This gives the strongest check: the records migration
+writes must equal, byte for byte, the ones a fresh commit wrote (so must the rewritten margins files they hash).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dm.lake import schema
+from dm.lake.records import make_record, write_record
 from dm.lake.store import Lake
 
 SIM = ["dataset=linear_sim", "model=linreg", "subsets.num_models=40", "lake.chunk_size=20",
@@ -45,8 +49,38 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "exp"
 
 
+LEGACY_MARGINS_PARQUET = {"compression": "zstd", "use_dictionary": False, "row_group_size": 64,
+                          "column_encoding": {"margin.list.element": "BYTE_STREAM_SPLIT", "model_id": "PLAIN"}}
+
+
+def legacy_margins(root: Path, split: str, block: int, key: str) -> Path:
+    return root / "margins" / f"split={split}" / f"block={block:04d}" / f"part-{key}.parquet"
+
+
+def to_format_2(root: Path) -> None:
+    """Rewrite the margins of every part as format 2 wrote them, and its commit record as format 2 recorded it."""
+    lake = Lake.open(root)
+    margins = {block: lake.read_margins(block.split, block.block) for block in lake.target_blocks()}
+    for key, record in lake.part_records().items():
+        files = [lake.layout.masks(key)]
+        for block, (ids, values) in margins.items():
+            keep = (ids >= record.ids[0]) & (ids <= record.ids[1])
+            margin = pa.FixedSizeListArray.from_arrays(pa.array(values[keep].reshape(-1)), block.length)
+            path = legacy_margins(root, block.split, block.block, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.table({"model_id": ids[keep], "margin": margin}), path, **LEGACY_MARGINS_PARQUET)
+            files.append(path)
+        write_record(root, make_record(root, "part", key, record.owner, record.ids, [*files, lake.layout.models(key)]))
+    for key in lake.part_records():
+        for split in ("test", "train"):
+            lake.layout.margins(split, key).unlink()
+    meta = json.loads((root / "meta.json").read_text())
+    (root / "meta.json").write_text(json.dumps({**meta, "lake_format": 2}))
+
+
 def strip_to_format_1(root: Path) -> None:
-    """Remove what format 2 added (see the module docstring)."""
+    """Format 2's files without what format 2 added (see the module docstring)."""
+    to_format_2(root)
     shutil.rmtree(root / "_records")
     for rollup in ("counterfactual_topk", "support"):  # per-block rollups came with format 2 too
         shutil.rmtree(root / rollup, ignore_errors=True)
@@ -58,6 +92,14 @@ def strip_to_format_1(root: Path) -> None:
         (root / rel).write_text(json.dumps(raw))
     meta = json.loads((root / "meta.json").read_text())
     (root / "meta.json").write_text(json.dumps({**meta, "lake_format": 1}))
+
+
+@pytest.fixture()
+def old_2(fresh: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A format-2 copy of `fresh`, and the CLI arguments that address it."""
+    shutil.copytree(fresh, tmp_path / "exp")
+    to_format_2(tmp_path / "exp")
+    return tmp_path / "exp", [*SIM, f"lake.root={tmp_path}", "lake.experiment=exp"]
 
 
 @pytest.fixture()
@@ -108,7 +150,8 @@ def test_a_format_1_lake_is_refused_migrated_and_resumed(fresh, old, capsys) -> 
     assert code == 0, err
     blocks = len(Lake.open(fresh).target_blocks())
     assert f"4 part(s) and {blocks} fit block(s) recorded, 0 file(s) quarantined" in out, out
-    assert json.loads((root / "meta.json").read_text())["lake_format"] == 2
+    assert json.loads((root / "meta.json").read_text())["lake_format"] == schema.LAKE_FORMAT
+    assert not list(root.glob("margins/*/block=*"))  # the old margins files are gone
     # exactly the records, checksums and fit hash a fresh commit wrote
     assert contents(root, "_records/*/*.json") == contents(fresh, "_records/*/*.json")
     for rel, key in (("data/info.json", "betons"), ("fit.json", "fit_hash")):
@@ -119,7 +162,7 @@ def test_a_format_1_lake_is_refused_migrated_and_resumed(fresh, old, capsys) -> 
     assert same_models(Lake.open(root), Lake.open(fresh))
 
     code, out, _ = run_cli(capsys, "lake", "migrate", *args)
-    assert code == 0 and "already lake format 2; nothing to migrate" in out
+    assert code == 0 and f"already lake format {schema.LAKE_FORMAT}; nothing to migrate" in out
 
     fit_files = contents(root, "data*/split=*/*.parquet") | contents(root, "fit_path/*/*.parquet")
     code, out, err = run_cli(capsys, "fit", *args)
@@ -196,3 +239,57 @@ def test_a_crashed_migration_is_resumed_and_a_part_committed_twice_is_quarantine
     assert contents(root, "_records/*/*.json") == contents(fresh, "_records/*/*.json")
     assert run_cli(capsys, "lake", "verify", *args)[0] == 0
     assert same_models(Lake.open(root), Lake.open(fresh))
+
+
+def test_a_format_2_lake_is_refused_then_its_margins_are_rewritten(fresh, old_2, capsys) -> None:
+    root, args = old_2
+    code, _, err = run_cli(capsys, "sql", "SELECT count(*) FROM models", *args)
+    assert code == 2 and "lake format 2" in err and "dm lake migrate" in err, err
+
+    code, out, err = run_cli(capsys, "lake", "migrate", *args)
+    assert code == 0, err
+    assert "from lake format 2" in out and "4 part(s) and 0 fit block(s) recorded, 0 file(s) quarantined" in out, out
+    assert not list(root.glob("margins/*/block=*"))
+    # the same margins files, byte for byte, and the same records as the fresh commits wrote
+    assert contents(root, "margins/*/*.parquet") == contents(fresh, "margins/*/*.parquet")
+    assert contents(root, "_records/*/*.json") == contents(fresh, "_records/*/*.json")
+    assert run_cli(capsys, "lake", "verify", *args)[0] == 0
+    blocks = len(Lake.open(fresh).target_blocks())
+    code, out, err = run_cli(capsys, "fit", *args)
+    assert code == 0 and f"({blocks} blocks already done)" in out, out + err
+    code, out, err = run_cli(capsys, "sql", "SELECT count(*) AS n FROM margins", "--format", "csv", *args)
+    assert code == 0 and out.split() == ['"n"', str(40 * (Lake.open(root).d + Lake.open(root).split_size("test")))]
+
+
+def test_a_format_2_migration_resumes_after_a_crash_and_quarantines_a_changed_file(fresh, old_2, capsys,
+                                                                                  monkeypatch) -> None:
+    import dm.lake.migrate as migration
+
+    root, args = old_2
+    keys = sorted(p.stem.removeprefix("part-") for p in root.glob("models/part-*.parquet"))
+    changed = legacy_margins(root, "test", 0, keys[3])  # same size, other bytes: only its checksum tells
+    table = pq.read_table(changed)
+    pq.write_table(table.set_column(0, "model_id", pa.array(table.column("model_id").to_numpy()[::-1].copy())),
+                   changed, **LEGACY_MARGINS_PARQUET)
+    rewrite, calls = migration._rewrite_margins, []
+
+    def crash_on_the_third(*a):
+        calls.append(a)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # two parts rewritten, recorded and cleaned; the third half-way
+        rewrite(*a)
+
+    monkeypatch.setattr(migration, "_rewrite_margins", crash_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(capsys, "lake", "migrate", *args)
+    assert json.loads((root / "meta.json").read_text())["lake_format"] == 2
+    monkeypatch.undo()
+
+    code, out, err = run_cli(capsys, "lake", "migrate", *args)
+    assert code == 0, err
+    assert f"{changed}: " in out and "3 part(s)" in out and f"quarantined {changed} -> " in out, out
+    assert run_cli(capsys, "lake", "verify", *args)[0] == 0
+    code, out, err = run_cli(capsys, "train", *args)
+    assert code == 0 and "trained 10 models" in out, out + err
+    assert same_models(Lake.open(root), Lake.open(fresh))
+    assert contents(root, "margins/*/*.parquet") == contents(fresh, "margins/*/*.parquet")

@@ -111,13 +111,13 @@ def test_atomic_path_leaves_the_old_file_on_a_failed_write(tmp_path):
 def test_reads_name_a_file_that_differs_from_its_record(tmp_path):
     lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
     lake.write_part(part([0, 1], np.random.default_rng(4)))
-    path = lake.layout.margins("test", 1, lake.committed_parts()[0])
+    path = lake.layout.margins("test", lake.committed_parts()[0])
     data = bytearray(path.read_bytes())
     data[-20] ^= 1  # same size, other bytes
     path.write_bytes(bytes(data))
     with pytest.raises(LakeError, match=f"{path}: checksum differs"):
         lake.read_margins("test", 1)
-    lake.read_margins("test", 0)  # the other blocks are still readable
+    lake.read_margins("train", 0)  # the other split is still readable
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "../x", ".hidden", "_records", ""])

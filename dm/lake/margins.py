@@ -1,0 +1,70 @@
+"""The margins files: one per (split, part), long form, one row group per target block.
+
+`margins/split=<split>/part-<part>.parquet` holds `schema.MARGINS` rows (model_id, example_id, margin) for the
+part's M models on every example of the split. Row group b holds target block b (examples
+`[b * target_block, ...)`): M x length rows, ordered by (group of `schema.MARGINS_GROUP` models, example_id,
+model_id), see `schema.py` for why. `write_split` and `read_block` are the only code that knows this order;
+`read_block` does not rely on it (it places each row by its ids), so it also checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dm.lake import schema
+from dm.lake.errors import LakeError
+
+
+def block_rows(ids: np.ndarray, values: np.ndarray, first: int) -> pa.Table:
+    """One row group: `values` float32 [M, length] of models `ids` int64 [M] (ascending) on examples
+    `first ... first + length - 1`, as M * length rows grouped by MARGINS_GROUP models, example-major inside."""
+    m, length = values.shape
+    examples = np.arange(first, first + length, dtype=np.int32)
+    model_col, example_col, margin_col = [], [], []
+    for g in range(0, m, schema.MARGINS_GROUP):
+        group = values[g : g + schema.MARGINS_GROUP]  # [G, length]
+        size = len(group)
+        model_col.append(np.tile(ids[g : g + size], length))
+        example_col.append(np.repeat(examples, size))
+        margin_col.append(group.T.reshape(-1))  # example-major: [length, G]
+    return pa.table({"model_id": np.concatenate(model_col).astype(np.int64),
+                     "example_id": np.concatenate(example_col),
+                     "margin": np.concatenate(margin_col).astype(np.float32, copy=False)}, schema=schema.MARGINS)
+
+
+def write_split(path: Path, ids: np.ndarray, values: np.ndarray, blocks: Iterable[tuple[int, int]]) -> None:
+    """Write the margins file of one split: `values` float32 [M, n_split] of models `ids` [M] (ascending),
+    one row group per `(first, length)` of `blocks` (the split's target blocks, in order)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(path, schema.MARGINS, **schema.MARGINS_PARQUET) as writer:
+        for first, length in blocks:
+            table = block_rows(ids, values[:, first : first + length], first)
+            writer.write_table(table, row_group_size=max(1, table.num_rows))
+
+
+def read_block(path: Path, block: int, first: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(model_ids int64 [M] ascending, float32 [M, length]) of target block `block` in one margins file.
+
+    Every row is placed by its own (model_id, example_id); a row group that is not exactly M x length rows of
+    the block's examples is a LakeError naming the file."""
+    try:
+        table = pq.ParquetFile(path).read_row_group(block)
+    except (OSError, pa.ArrowException, IndexError) as err:
+        raise LakeError(f"{path}: cannot read row group {block} ({str(err).splitlines()[0][:100]})") from err
+    model = table.column("model_id").to_numpy()
+    example = table.column("example_id").to_numpy().astype(np.int64) - first
+    ids = np.unique(model)
+    if len(model) != len(ids) * length or example.min(initial=0) < 0 or example.max(initial=0) >= length:
+        raise LakeError(f"{path}: row group {block} is not {len(ids)} models x examples {first}..{first + length - 1}")
+    rows, seen = np.searchsorted(ids, model), np.zeros((len(ids), length), bool)
+    seen[rows, example] = True
+    if not seen.all():  # as many rows as cells, so a repeated (model, example) pair left a hole
+        raise LakeError(f"{path}: row group {block} repeats a (model, example) pair")
+    values = np.empty((len(ids), length), np.float32)
+    values[rows, example] = table.column("margin").to_numpy()
+    return ids, values
