@@ -144,8 +144,17 @@ def run_query(root: Path, name: str, runs: int) -> dict:
         start = time.perf_counter()
         rows = con.execute(sql, params).to_arrow_table().num_rows
         times.append(time.perf_counter() - start)
-    return {"cold": times[0], "warm": statistics.median(times[1:]), "rows": rows,
-            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {"cold": times[0], "warm": statistics.median(times[1:]), "rows": rows, "rss_gb": peak_rss_gb()}
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident set. Linux keeps `ru_maxrss` across exec (a child started by the process
+    that generated the lake would report the generator's peak), so read VmHWM, which exec resets."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 2**20  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def dir_bytes(path: Path) -> int:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -46,6 +45,17 @@ from dm.train.subsets import model_seeds, subset_masks, subset_size
 PAPER = {"models": 300_000, "d": 50_000, "targets": 60_000}
 # dm.solve alone on one H100 (shared/gpu/README.md, dm at d383a09): 200k models x 50k x 2,000 targets, whole fit
 H100_FIT = {"models": 200_000, "targets": 2_000, "seconds": 21.6}
+
+
+# `dm fit` in a child that prints its own peak RSS (VmHWM) on exit: Linux keeps ru_maxrss across fork and exec,
+# so RUSAGE_CHILDREN would report this process's peak (it generated the lake) if that were larger.
+FIT_REPORTING_PEAK = """
+import atexit, sys
+from dm.cli import main
+atexit.register(lambda: print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
+                              .replace('VmHWM:', 'peak_rss_kib=').replace(' kB', ''), file=sys.stderr))
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def planted(d: int, n: int, seed: int) -> sp.csc_matrix:
@@ -154,13 +164,13 @@ def main() -> None:
                      f"solve.max_epochs={args.max_epochs}"]
         if args.device != "cpu":
             overrides += ["fabric=gpu", "fabric.devices=1"]
-        dm = str(Path(sys.executable).with_name("dm"))
         start = time.perf_counter()
-        run = subprocess.run([dm, "fit", *overrides], capture_output=True, text=True)
+        run = subprocess.run([sys.executable, "-c", FIT_REPORTING_PEAK, "fit", *overrides], capture_output=True,
+                             text=True)
         fit_s = time.perf_counter() - start
         if run.returncode:
             sys.exit(f"dm fit failed:\n{run.stderr[-3000:]}")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB (largest child)
+        peak = float(run.stderr.rsplit("peak_rss_kib=", 1)[1].split()[0]) / 2**20  # KiB -> GiB
         record = json.loads((root / "fit.json").read_text())
         r2 = heldout_r2(lake, fitted, np.asarray(record["test_model_ids"]))
         print(f"dm fit: {n_fit} targets ({n_fit - n_train_t} test, {n_train_t} train with eq.-9 exclusion) "
