@@ -52,8 +52,3 @@ def apply_augment(x: torch.Tensor, draws: torch.Tensor, pad: int = 4, cutout: in
     xs = torch.arange(w, device=dev)[None, None, :]
     hole = ((ys - cy[:, None, None]).abs() * 2 < cutout) & ((xs - cx[:, None, None]).abs() * 2 < cutout)
     return out.masked_fill(hole[:, None], 0.0)
-
-
-def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 4, cutout: int = 8) -> torch.Tensor:
-    """`apply_augment` with draws from `gen`. x [N, C, H, W]."""
-    return apply_augment(x, random_draws(gen, len(x), x.shape[2], x.shape[3], pad), pad, cutout)

@@ -84,3 +84,20 @@ def test_compiled_plain_engine_equals_eager(compose, tiny_images, tiny_data, mod
                                     "trainer.compile=default"), tiny_data, seeds[:2], masks[:2])
     for split in ("test", "train"):
         np.testing.assert_allclose(compiled.margins[split], eager.margins[split], rtol=1e-4, atol=1e-4)
+
+
+def test_reference_models_of_the_baselines_are_the_engine_models_on_the_full_set(compose, tiny_images, tiny_data):
+    """The TracIn/representation baselines' checkpointed models (their own small loop) draw the same batches
+    and augmentations as `train_models` on the all-ones mask: equal final parameters with augmentation on."""
+    from dm.analyze.baselines.checkpoints import reference_seeds, train_reference_models
+
+    cfg = compose(*TINY, *AUG, f"dataset.path={tiny_images}", "trainer.engine=plain")
+    seeds = reference_seeds(3, 2)
+    reference = train_reference_models(cfg, tiny_data, seeds)
+    engine = train_models(cfg, tiny_data, seeds, np.ones((2, len(tiny_data.y_train)), bool))
+    for k, model in enumerate(reference):
+        for name, value in model.network.named_parameters():
+            np.testing.assert_allclose(value.detach().numpy(), engine.params[name][k].numpy(), rtol=1e-4, atol=1e-5)
+    unaugmented = train_reference_models(compose(*TINY, f"dataset.path={tiny_images}"), tiny_data, seeds[:1])[0]
+    name, value = next(iter(unaugmented.network.named_parameters()))
+    assert np.abs(value.detach().numpy() - engine.params[name][0].numpy()).max() > 1e-3  # augmentation mattered

@@ -3,8 +3,8 @@ time, keeping a checkpoint at the end of every epoch.
 
 The multi-model loop (`dm.train.runner.train_models`) returns only final parameters, so this is a small plain
 training loop that reuses the same pieces (network factory and seeded initialisation, SGD + triangular schedule,
-per-epoch batch order of `dm.train.subsets`). A model trained here is the model `train_models` would train on the
-all-ones mask with the same seed, up to floating-point summation order.
+per-epoch batch order and augmentation draws of `dm.train.steps.epoch_batches`). A model trained here is the
+model `train_models` would train on the all-ones mask with the same seed, up to floating-point summation order.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from dm.data.augment import augment_batch
+from dm.data.augment import apply_augment
 from dm.data.prepare import ResidentData
-from dm.ids import REFERENCE_SALT, batch_order, seed_stream
+from dm.ids import REFERENCE_SALT, seed_stream
 from dm.models.networks import network_factory
 from dm.models.optim import make_optimizer
-from dm.train.group import init_networks
+from dm.train.group import augment_shape, init_networks
+from dm.train.steps import epoch_batches
 
 
 @dataclass
@@ -52,21 +53,19 @@ def train_reference_models(cfg: DictConfig, data: ResidentData, seeds: np.ndarra
     members = np.arange(d, dtype=np.int64)[None, :]
     bs = min(trainer.batch_size, d)
     steps = -(-d // bs)
+    image_hw = augment_shape(data.x_train, trainer)
     out = []
     for seed, net in zip(seeds, init_networks(factory, np.asarray(seeds)), strict=True):
         start = time.perf_counter()
         net = net.to(data.x_train.device).train()
         opt, sched = make_optimizer(list(net.parameters()), trainer, steps)
-        gen = torch.Generator(device=data.x_train.device).manual_seed(int(seed))
         checkpoints, lrs = [], []
         for epoch in range(trainer.epochs):
-            order = torch.from_numpy(batch_order(np.array([seed]), epoch, members)[0]).to(data.x_train.device)
             epoch_lrs = []
-            for first in range(0, d, bs):
-                idx = order[first : first + bs]
-                xb, yb = data.x_train[idx], data.y_train[idx]
-                if trainer.augment:
-                    xb = augment_batch(xb, gen)
+            for idx, draws in epoch_batches(np.array([seed]), epoch, members, bs, data.x_train.device, image_hw):
+                xb, yb = data.x_train[idx[0]], data.y_train[idx[0]]
+                if draws is not None:  # the model's own augmentation draws, as `train_models` makes them
+                    xb = apply_augment(xb, draws[:, 0])
                 loss = nn.functional.cross_entropy(net(xb).float(), yb, label_smoothing=trainer.label_smoothing)
                 epoch_lrs.append(sched.get_last_lr()[0])
                 loss.backward()
