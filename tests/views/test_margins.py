@@ -64,6 +64,9 @@ def test_row_order_and_checks_of_a_margins_file(tmp_path) -> None:
     first_group = group_of == 0
     assert (np.diff(example[first_group]) >= 0).all()  # ... example-major inside a group
     assert (model[first_group][:32] == ids[:32]).all() and (example[first_group][:32] == 0).all()
+    shuffled = rows.take(np.random.default_rng(1).permutation(rows.num_rows))  # another order: placed by ids
+    pq.write_table(shuffled, tmp_path / "shuffled.parquet")
+    np.testing.assert_array_equal(read_block(tmp_path / "shuffled.parquet", 0, 0, 32)[1], values[:, :32])
     pq.write_table(rows.slice(1), tmp_path / "short.parquet")  # one row short
     with pytest.raises(LakeError, match="is not 45 models"):
         read_block(tmp_path / "short.parquet", 0, 0, 32)
