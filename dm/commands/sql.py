@@ -22,21 +22,23 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-from omegaconf import DictConfig
 
 from dm.analyze.views.named import NAMED_QUERIES, NamedQuery, plain_view_query
 from dm.analyze.views.readonly import check_read_only
 from dm.errors import UsageError
 from dm.lake.atomic import read_json
+from dm.lake.errors import LakeError
+from dm.lake.info import LakeInfo
 from dm.lake.layout import experiment_root
-from dm.lake.store import Lake, LakeError
 from dm.lake.views import (
     DatabaseBusy,
     DatabaseCorrupt,
+    catalog,
     connect,
+    database_stamp,
     inputs_fingerprint,
     query_files,
     rebuild_views,
@@ -45,27 +47,21 @@ from dm.lake.views import (
     signature_path,
 )
 
+if TYPE_CHECKING:  # pyarrow only for --format csv/parquet, omegaconf not at all (see dm.config.lake_only)
+    import pyarrow as pa
+    from omegaconf import DictConfig
 
-def _catalog(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
-    """(view names, table macro names) defined in the database."""
-    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-    macros = {
-        r[0]
-        for r in con.execute(
-            "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro' AND NOT internal"
-        ).fetchall()
-    }
-    return views, macros
+    from dm.config.lake_only import LakeOnlyConfig
 
 
-def _state(lake: Lake) -> tuple[set[str], str] | None:
+def _state(lake: LakeInfo) -> tuple[set[str], str] | None:
     """(names defined, signature) of dm.duckdb; None if it is missing. A corrupt file is quarantined (None)."""
     path = lake.layout.database
     if not path.exists():
         return None
     try:
         with connect(lake) as con:
-            views, macros = _catalog(con)
+            views, macros = catalog(con)
             return views | macros, signature(con)
     except DatabaseCorrupt:
         dest = lake.layout.quarantine / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) / path.name
@@ -75,42 +71,82 @@ def _state(lake: Lake) -> tuple[set[str], str] | None:
         return None
 
 
-def _ensure_views(lake: Lake) -> None:
+def _ensure_views(lake: LakeInfo, trust_stamp: bool = True) -> bool:
     """Rebuild the views when dm.duckdb is missing or corrupt, was changed since dm built it (a read-write
     connection misused, e.g. `CREATE OR REPLACE VIEW models AS ...`: its signature differs from the one in
     `_records/views.json`), or lacks one of queries/ while the files the views read have changed since the last
-    build (new inputs, e.g. eval/ outputs)."""
-    state = _state(lake)
+    build (new inputs, e.g. eval/ outputs).
+
+    The common case opens nothing: when the database's `database_stamp` (inode, size, mtime, ctime of the file
+    and its WAL) is the one recorded with the signature, the file is the one whose signature and names were
+    recorded, so both are taken from `views.json` (trust_stamp=False: open it and recompute them anyway).
+    Returns whether the signature is due to be recorded (`_record`, once the command has succeeded): on first
+    use, or when the stamp changed but not the signature (a copied lake, a read-write open that wrote nothing)."""
     try:
         recorded = read_json(signature_path(lake))
     except LakeError:
         recorded = {}  # built by an older dm or by hand: trusted as it is on first use, then recorded
-    if state is None:
-        rebuild_views(lake)
-        return
-    names, current = state
-    if recorded and current != recorded.get("signature"):
-        print(f"dm: {lake.layout.database} was changed outside dm; rebuilding its views", file=sys.stderr)
-        rebuild_views(lake)
-    elif not set(query_files()) <= names and recorded.get("inputs") != inputs_fingerprint(lake):
+    stamp = database_stamp(lake)
+    if trust_stamp and stamp is not None and recorded.get("database") == stamp and "names" in recorded:
+        names = set(recorded["names"])
+    else:
+        state = _state(lake)
+        if state is None:
+            rebuild_views(lake)
+            return False
+        names, current = state
+        if recorded and current != recorded.get("signature"):
+            print(f"dm: {lake.layout.database} was changed outside dm; rebuilding its views", file=sys.stderr)
+            rebuild_views(lake)
+            return False
+    if not set(query_files()) <= names and recorded.get("inputs") != inputs_fingerprint(lake):
         try:
             rebuild_views(lake)
         except DatabaseBusy:
             pass  # held by another connection: query the views that are there
-    elif not recorded:
-        record_signature(lake)
+        return False
+    return stamp is None or recorded.get("database") != stamp or "names" not in recorded
 
 
-def _connect(cfg: DictConfig) -> tuple[Lake, duckdb.DuckDBPyConnection]:
+def _record(lake: LakeInfo) -> None:
+    """`record_signature` under the experiment lock, unless the signature differs from the recorded one (changed
+    since it was checked: the next call finds that); skipped on a read-only lake (each call checks the slow way).
+    Called after a command succeeded, so that a bad input changes nothing in the lake."""
+    from dm.lake.lock import experiment_lock
+
+    try:
+        expected = read_json(signature_path(lake)).get("signature")
+    except LakeError:
+        expected = None
+    try:
+        with experiment_lock(lake.layout.root):
+            record_signature(lake, expected)
+    except (LakeError, OSError):
+        pass
+
+
+def _checked_lake(root: Path) -> LakeInfo:
+    """The experiment at `root` after `dm.lake.verify.check_files`: no answer from a foreign, unrecorded or
+    truncated file (record owners, sizes and the files present: one stat per file, no checksums)."""
     from dm.lake.verify import check_files
 
-    lake = Lake.open(experiment_root(cfg))
-    check_files(lake)  # no answer from a foreign, unrecorded or truncated file (sizes only: cheap)
-    _ensure_views(lake)
-    return lake, connect(lake)
+    lake = LakeInfo.open(root)
+    check_files(lake)
+    return lake
 
 
-def _check_output(output: str | None, lake: Lake) -> None:
+def _connect(cfg: DictConfig | LakeOnlyConfig) -> tuple[LakeInfo, duckdb.DuckDBPyConnection, bool]:
+    """(the checked experiment, a sandboxed read-only connection, whether `_record` is due after success)."""
+    lake = _checked_lake(experiment_root(cfg))
+    due = _ensure_views(lake)
+    try:
+        return lake, connect(lake), due
+    except DatabaseCorrupt:  # damaged since its stamp was recorded (not written to: bad media): the slow way
+        due = _ensure_views(lake, trust_stamp=False)  # quarantines it and rebuilds
+        return lake, connect(lake), due
+
+
+def _check_output(output: str | None, lake: LakeInfo) -> None:
     """--output must be a new or existing file in an existing directory outside the lake."""
     if not output:
         return
@@ -123,7 +159,7 @@ def _check_output(output: str | None, lake: Lake) -> None:
         raise UsageError(f"--output {output} is inside the lake ({lake.layout.root.parent}); write results elsewhere")
 
 
-def _check_ranges(lake: Lake, params: dict[str, object]) -> None:
+def _check_ranges(lake: LakeInfo, params: dict[str, object]) -> None:
     """Train ids and example ids must exist in the experiment (UsageError naming the range otherwise)."""
     ids = params.get("ids") or []
     bad = [i for i in ids if not 0 <= i < lake.d]
@@ -137,70 +173,74 @@ def _check_ranges(lake: Lake, params: dict[str, object]) -> None:
             raise UsageError(f"example_id {example} is out of range ({split or 'train/test'} ids are 0..{n - 1})")
 
 
-def _emit(table: pa.Table, fmt: str, output: str | None, limit: int | None = None) -> None:
-    """Write `table` as a text table (first `limit` rows), CSV, JSON records or Parquet to `output` or stdout."""
-    if fmt == "parquet":
-        if not output:
-            raise UsageError("--format parquet needs --output FILE")
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, output)
-        print(f"wrote {table.num_rows} rows to {output}")
-        return
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        table = _flat(table)
-        if output:
-            pacsv.write_csv(table, output)
-        else:
-            sys.stdout.flush()
-            pacsv.write_csv(table, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-        return
-    text = json.dumps(table.to_pylist(), default=str) if fmt == "json" else _table_text(table, limit)
-    if output:
-        with open(output, "w") as fh:
-            fh.write(text + "\n")
-    else:
-        print(text)
-
-
-def _write(table: pa.Table, fmt: str, output: str | None, limit: int | None) -> None:
+def _result(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None, fmt: str,
+            limit: int | None) -> str | pa.Table:
+    """Run the query once: the text to print for --format table (DuckDB's box drawing of the first `limit` rows and
+    a note of how many were left out) or json (one record per row), the Arrow table for csv and parquet. Table and
+    json never import pyarrow (~0.1 s of start-up): DuckDB holds the rows and draws or converts them itself."""
     try:
-        _emit(table, fmt, output, limit)
+        relation = con.sql(sql, params=params or None)
+        if fmt in ("csv", "parquet"):
+            return relation.to_arrow_table()
+        if fmt == "json":
+            return json.dumps(relation.to_dicts(), default=str)
+        rows = relation.materialize()
+        shown = rows.limit(limit) if limit else rows
+        text = str(shown) if rows.columns else "(no columns)"
+        hidden = len(rows) - len(shown)
+    except duckdb.Error as err:
+        raise UsageError(f"SQL failed: {str(err).splitlines()[0]}") from err
+    return text + (f"({hidden} more rows; use --format csv or --limit)" if hidden else "")
+
+
+def _write(result: str | pa.Table, fmt: str, output: str | None) -> None:
+    """Write a `_result` (text, or an Arrow table as CSV or Parquet) to `output` or stdout."""
+    try:
+        if isinstance(result, str):
+            if output:
+                with open(output, "w") as fh:
+                    fh.write(result + "\n")
+            else:
+                print(result)
+        else:
+            _write_arrow(result, fmt, output)
     except OSError as err:
         raise UsageError(f"cannot write {output or 'stdout'}: {err.strerror or err}") from err
+
+
+def _write_arrow(table: pa.Table, fmt: str, output: str | None) -> None:
+    """CSV (nested columns as JSON text) or Parquet (which needs `output`)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if fmt == "parquet" and not output:
+        raise UsageError("--format parquet needs --output FILE")
+    try:
+        if fmt == "parquet":
+            pq.write_table(table, output)
+            print(f"wrote {table.num_rows} rows to {output}")
+        elif output:
+            pacsv.write_csv(_flat(table), output)
+        else:
+            sys.stdout.flush()
+            pacsv.write_csv(_flat(table), sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    except OSError:
+        raise
     except pa.ArrowException as err:
         raise UsageError(f"cannot write {fmt}: {str(err).splitlines()[0]}") from err
 
 
 def _flat(table: pa.Table) -> pa.Table:
     """Nested columns (lists, structs) as JSON text, which CSV can hold."""
+    import pyarrow as pa
+
     for i, f in enumerate(table.schema):
         if pa.types.is_nested(f.type):
             text = [None if v is None else json.dumps(v, default=str) for v in table.column(i).to_pylist()]
             table = table.set_column(i, f.name, pa.array(text, pa.string()))
     return table
-
-
-def _table_text(table: pa.Table, limit: int | None) -> str:
-    """DuckDB's box rendering of the first `limit` rows, plus a note of how many were left out."""
-    shown = table.slice(0, limit) if limit else table
-    con = duckdb.connect()
-    try:
-        text = str(con.from_arrow(shown)) if shown.num_columns else "(no columns)"
-    finally:
-        con.close()
-    hidden = table.num_rows - shown.num_rows
-    return text + (f"({hidden} more rows; use --format csv or --limit)" if hidden else "")
-
-
-def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> pa.Table:
-    try:
-        return con.sql(sql, params=params or None).to_arrow_table()
-    except duckdb.Error as err:
-        raise UsageError(f"SQL failed: {str(err).splitlines()[0]}") from err
 
 
 def _raw_params(args: argparse.Namespace) -> dict[str, str]:
@@ -217,10 +257,10 @@ def _raw_params(args: argparse.Namespace) -> dict[str, str]:
     return raw
 
 
-def _lookup(name: str, views: set[str]) -> NamedQuery:
+def _lookup(name: str, con: duckdb.DuckDBPyConnection) -> NamedQuery:
     if name in NAMED_QUERIES:
         return NAMED_QUERIES[name]
-    if name in views:
+    if name in catalog(con)[0]:
         return plain_view_query(name)
     raise UsageError(f"no query or view named {name!r}; see `dm query --list`")
 
@@ -238,35 +278,38 @@ def _list(views: set[str]) -> str:
     return "\n".join(lines)
 
 
-def query_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
+def query_cmd(cfg: DictConfig | LakeOnlyConfig, args: argparse.Namespace) -> int:
     """`dm query NAME`: run a named query (or a whole view) with its parameters bound."""
-    lake, con = _connect(cfg)
+    lake, con, due = _connect(cfg)
     try:
-        views, _ = _catalog(con)
         if args.list:
-            print(_list(views))
+            print(_list(catalog(con)[0]))
             return 0
         if not args.name:
             raise UsageError("name a query (see `dm query --list`)")
         _check_output(args.output, lake)
-        query = _lookup(args.name, views)
+        query = _lookup(args.name, con)
         params = query.bind(_raw_params(args))
         _check_ranges(lake, params)
-        table = _run(con, query.sql, params)
+        result = _result(con, query.sql, params, args.format, args.limit)
     finally:
         con.close()
-    _write(table, args.format, args.output, args.limit)
+    _write(result, args.format, args.output)
+    if due:
+        _record(lake)
     return 0
 
 
-def sql_cmd(cfg: DictConfig, args: argparse.Namespace) -> int:
+def sql_cmd(cfg: DictConfig | LakeOnlyConfig, args: argparse.Namespace) -> int:
     """`dm sql "..."`: one read-only statement against the experiment's views."""
     check_read_only(args.sql)
-    lake, con = _connect(cfg)
+    lake, con, due = _connect(cfg)
     try:
         _check_output(args.output, lake)
-        table = _run(con, args.sql)
+        result = _result(con, args.sql, None, args.format, 50)
     finally:
         con.close()
-    _write(table, args.format, args.output, 50)
+    _write(result, args.format, args.output)
+    if due:
+        _record(lake)
     return 0

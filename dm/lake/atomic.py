@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @contextmanager
@@ -41,6 +41,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_atomic(table: pa.Table, path: Path, **options) -> Path:
     """Write `table` as zstd Parquet at `path` atomically; returns `path`.
     options: further `pyarrow.parquet.write_table` arguments (row_group_size, encodings)."""
+    import pyarrow.parquet as pq  # here, not at the top: `dm sql` reads JSON through this module without pyarrow
+
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", **options)
     return Path(path)

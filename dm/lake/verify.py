@@ -14,18 +14,20 @@ Repair moves files to `quarantine/<UTC time>/<original path>`; nothing is delete
 
 from __future__ import annotations
 
+import glob
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from dm.lake.errors import LakeError
 from dm.lake.fit_meta import read_fit_meta
 from dm.lake.records import RECORDS_DIR, Record, check_file, read_records
-from dm.lake.store import Lake
+
+if TYPE_CHECKING:  # neither module is imported at run time: `dm sql` checks a lake without numpy and pyarrow
+    from dm.lake.info import LakeInfo
+    from dm.lake.store import Lake
 
 PART_GLOBS = ("models/part-*.parquet", "masks/part-*.parquet", "margins/*/part-*.parquet",
               "margins/*/*/part-*.parquet")  # the last: lake format 2's margins layout, left by a copy
@@ -42,17 +44,18 @@ class Problem:
         return f"{self.path}: {self.why}"
 
 
-def _group(lake: Lake, record: Record) -> list[Path]:
+def _group(lake: Lake | LakeInfo, record: Record) -> list[Path]:
     root = lake.layout.root
     return [record.path(root)] + [root / rel for rel in record.files if (root / rel).exists()]
 
 
-def _record_problems(lake: Lake, kind: str, owner: str | None, full: bool, what: str) -> tuple[list[Problem], set]:
-    """Problems of the records of `kind` and their files; also the set of files they rightly name."""
+def _record_problems(lake: Lake | LakeInfo, kind: str, owner: str | None, full: bool,
+                     what: str) -> tuple[list[Problem], set[str]]:
+    """Problems of the records of `kind` and their files; also the files they rightly name (relative paths)."""
     root = lake.layout.root
     records, unreadable = read_records(root, kind)
     problems = [Problem(path, why, [path]) for path, why in unreadable]
-    named: set[Path] = set()
+    named: set[str] = set()
     for record in records.values():
         if owner is not None and record.owner != owner:
             problems.append(Problem(record.path(root), f"commit record of another {what} (owner {record.owner})",
@@ -64,11 +67,14 @@ def _record_problems(lake: Lake, kind: str, owner: str | None, full: bool, what:
         if bad:
             problems += [Problem(path, why, _group(lake, record)) for path, why in bad]
         else:
-            named |= {root / rel for rel in record.files}
+            named |= set(record.files)
     return problems, named
 
 
 def _id_problems(lake: Lake, record: Record) -> list[tuple[Path, str]]:
+    import numpy as np  # here, not at the top: `dm sql` runs this module's size checks without numpy or pyarrow
+    import pyarrow.parquet as pq
+
     first, last, count = record.ids
     bad = []
     for rel in record.files:
@@ -81,28 +87,34 @@ def _id_problems(lake: Lake, record: Record) -> list[tuple[Path, str]]:
     return bad
 
 
-def _unrecorded(lake: Lake, globs: tuple[str, ...], named: set[Path], in_problems: set[Path]) -> list[Problem]:
-    crashed = lake.crash_leftovers()
+def _unrecorded(lake: Lake | LakeInfo, globs: tuple[str, ...], named: set[str],
+                in_problems: set[Path]) -> list[Problem]:
+    """Files matching `globs` that no good record names and no other problem holds. Globbed as relative strings
+    (`glob.glob`, hidden names included as pathlib's glob does): `dm sql` runs this on every connect."""
+    root = lake.layout.root
+    found = [rel for pattern in globs  # pattern by pattern, each in pathlib's order (by path components)
+             for rel in sorted(glob.glob(pattern, root_dir=root, include_hidden=True), key=lambda r: r.split("/"))]
+    paths = [root / rel for rel in found if rel not in named and root / rel not in in_problems]
+    crashed = lake.crash_leftovers() if paths else set()  # reads the staging journals: only when needed
     out = []
-    for pattern in globs:
-        for path in sorted(lake.layout.root.glob(pattern)):
-            if path in crashed:
-                out.append(Problem(path, "left by a crashed commit (its journal names it); the next `dm train` "
-                                   "or `dm lake repair` removes it", []))
-            elif path not in named and path not in in_problems:
-                out.append(Problem(path, "not in any commit record of this experiment (copied in, or foreign)",
-                                   [path]))
+    for path in paths:
+        if path in crashed:
+            out.append(Problem(path, "left by a crashed commit (its journal names it); the next `dm train` "
+                               "or `dm lake repair` removes it", []))
+        else:
+            out.append(Problem(path, "not in any commit record of this experiment (copied in, or foreign)",
+                               [path]))
     return out
 
 
-def part_problems(lake: Lake, full: bool = True) -> list[Problem]:
+def part_problems(lake: Lake | LakeInfo, full: bool = True) -> list[Problem]:
     """Problems of the trained parts (records, files, unrecorded part files)."""
     problems, named = _record_problems(lake, "part", lake.experiment_id, full, "experiment")
     flagged = {p for pr in problems for p in pr.group}
     return problems + _unrecorded(lake, PART_GLOBS, named, flagged)
 
 
-def fit_problems(lake: Lake, full: bool = True) -> list[Problem]:
+def fit_problems(lake: Lake | LakeInfo, full: bool = True) -> list[Problem]:
     """Problems of fit.json and the fit blocks."""
     try:
         meta = read_fit_meta(lake.layout)
@@ -148,7 +160,7 @@ def check_parts(lake: Lake, full: bool = False) -> None:
     _refuse(part_problems(lake, full=full))
 
 
-def check_files(lake: Lake) -> None:
+def check_files(lake: Lake | LakeInfo) -> None:
     """`check_parts`, and the same for the fit blocks (what the SQL views read)."""
     _refuse(part_problems(lake, full=False) + fit_problems(lake, full=False))
 

@@ -15,15 +15,21 @@ or moved lake stays self-contained): every dm connection sets DuckDB's `file_sea
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import yaml
 
-from dm.lake.store import Lake, LakeError
+from dm.lake.errors import LakeError
+
+if TYPE_CHECKING:  # a Lake or a LakeInfo: only .layout and .meta are read (dm sql imports no store, no pyarrow)
+    from dm.lake.info import LakeInfo
+    from dm.lake.store import Lake
 
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
 NAMED_DIR = "named"
@@ -63,6 +69,8 @@ def query_files(queries_dir: Path = QUERIES_DIR) -> dict[str, Path]:
 
 def load_contract(queries_dir: Path = QUERIES_DIR) -> dict[str, ViewSpec]:
     """The views of `queries_dir/schema.yml`, checked against the .sql files and for dependency cycles."""
+    import yaml
+
     raw = yaml.safe_load((queries_dir / "schema.yml").read_text())["views"]
     specs = {
         name: ViewSpec(
@@ -104,7 +112,7 @@ def build_order(specs: dict[str, ViewSpec]) -> list[str]:
     return order
 
 
-def render(sql: str, lake: Lake) -> str:
+def render(sql: str, lake: Lake | LakeInfo) -> str:
     """A query file's SQL for `lake`: lake paths relative to the experiment, the block size filled in."""
     return sql.replace("{{lake}}/", "").replace("{{target_block}}", str(int(lake.meta["shape"]["target_block"])))
 
@@ -141,7 +149,7 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-def open_database(lake: Lake, read_only: bool = True, sandbox: bool = True) -> duckdb.DuckDBPyConnection:
+def open_database(lake: Lake | LakeInfo, read_only: bool = True, sandbox: bool = True) -> duckdb.DuckDBPyConnection:
     """Open `dm.duckdb` with `file_search_path` at the experiment (its views use relative paths).
 
     sandbox: no extension auto-install/auto-load, external access off, file access limited to the experiment
@@ -156,7 +164,8 @@ def open_database(lake: Lake, read_only: bool = True, sandbox: bool = True) -> d
         con = duckdb.connect(str(lake.layout.database), read_only=read_only, config=config)
     except duckdb.Error as err:
         raise _open_error(lake.layout.database, err) from err
-    if sandbox and con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+    # fetchall, not fetchone: a result left unfinished on the connection makes its next relation query fail
+    if sandbox and con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         return con  # this process already opened the database sandboxed (settings are per database instance)
     if sandbox:
         dirs = lake_directories()
@@ -174,7 +183,7 @@ def statement(name: str, sql: str) -> str:
     return f"CREATE OR REPLACE VIEW {name} AS\n{body}"
 
 
-def build_views(lake: Lake, queries_dir: Path = QUERIES_DIR) -> ViewBuild:
+def build_views(lake: Lake | LakeInfo, queries_dir: Path = QUERIES_DIR) -> ViewBuild:
     """(Re)create every view of `queries_dir` in the experiment's `dm.duckdb`, in dependency order.
 
     Raises ViewError (naming the view and its file) when a view's SQL fails on inputs that exist.
@@ -207,7 +216,7 @@ def build_views(lake: Lake, queries_dir: Path = QUERIES_DIR) -> ViewBuild:
     return result
 
 
-def connect(lake: Lake, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+def connect(lake: Lake | LakeInfo, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """A sandboxed connection to the experiment's database (views built by `build_views` if it is missing)."""
     if not lake.layout.database.exists():
         build_views(lake)
@@ -228,32 +237,70 @@ def signature(con: duckdb.DuckDBPyConnection) -> str:
     return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
 
 
-def signature_path(lake: Lake) -> Path:
+def catalog(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
+    """(view names, table macro names) defined in the database."""
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    macros = {
+        r[0]
+        for r in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro' AND NOT internal"
+        ).fetchall()
+    }
+    return views, macros
+
+
+def database_stamp(lake: Lake | LakeInfo) -> list[list[int] | None] | None:
+    """[inode, size, mtime_ns, ctime_ns] of dm.duckdb and of its write-ahead log (None where absent); None when
+    there is no database. Any write to either file (a read-write connection, a copy or a truncation) changes it:
+    a write sets the ctime to the clock, and nothing can set a ctime back. So an equal stamp means the very bytes
+    whose signature was recorded with it, and `dm sql` need not open the database to recompute the signature."""
+    stamps = []
+    for path in (lake.layout.database, lake.layout.database.with_name(lake.layout.database.name + ".wal")):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            stamps.append(None)
+            continue
+        stamps.append([st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+    return stamps if stamps[0] is not None else None
+
+
+def signature_path(lake: Lake | LakeInfo) -> Path:
     """Where dm records the signature of the views it built (`_records/views.json`)."""
     return lake.layout.root / "_records" / "views.json"
 
 
-def inputs_fingerprint(lake: Lake) -> str:
+def inputs_fingerprint(lake: Lake | LakeInfo) -> str:
     """Hash of the names of the files under the directories the views read: changes when a view may have
-    become buildable (e.g. eval/ outputs written), not when a file is merely rewritten."""
+    become buildable (e.g. eval/ outputs written), not when a file is merely rewritten. (`glob.glob` on relative
+    strings, hidden names included as pathlib's rglob does, a few times faster: `dm sql` may compute it per call.)"""
     import hashlib
 
     root = lake.layout.root
-    names = sorted(str(p.relative_to(root)) for d in lake_directories() for p in (root / d).rglob("*.parquet"))
+    names = sorted(d + rel for d in lake_directories()
+                   for rel in glob.glob("**/*.parquet", root_dir=root / d, recursive=True, include_hidden=True))
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-def record_signature(lake: Lake) -> str:
-    """Record the current signature of dm.duckdb as the one dm built, with the inputs it was built from."""
+def record_signature(lake: Lake | LakeInfo, expected: str | None = None) -> str:
+    """Record the current signature of dm.duckdb as the one dm built, with the inputs it was built from, the names
+    it defines and its `database_stamp` (left out if the file changed while it was read). expected: record only
+    if the signature is this one (what the caller checked); returns the signature either way."""
     from dm.lake.atomic import write_json_atomic
 
+    before = database_stamp(lake)
     with open_database(lake, read_only=True) as con:
         sig = signature(con)
-    write_json_atomic({"signature": sig, "inputs": inputs_fingerprint(lake)}, signature_path(lake))
+        views, macros = catalog(con)
+    if expected is not None and sig != expected:
+        return sig
+    stamp = before if database_stamp(lake) == before else None
+    write_json_atomic({"signature": sig, "inputs": inputs_fingerprint(lake), "names": sorted(views | macros),
+                       "database": stamp}, signature_path(lake))
     return sig
 
 
-def rebuild_views(lake: Lake) -> ViewBuild:
+def rebuild_views(lake: Lake | LakeInfo) -> ViewBuild:
     """`build_views`, then record the database's signature (so `dm sql` can tell a misused database); under the
     experiment lock, so two dm processes never build at once."""
     from dm.lake.lock import experiment_lock
