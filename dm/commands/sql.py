@@ -8,10 +8,16 @@
 Both open `lake/<experiment>/dm.duckdb` with read_only=True in DuckDB's sandbox (`dm.lake.views.open_database`:
 no external access, no extension install/load, files limited to the experiment's own directories). Before that,
 the database is checked: views missing, or changed since dm built them (a misused read-write connection), or a
-corrupt file, make dm rebuild it (a corrupt file is moved to `quarantine/` first). `dm sql` also refuses every
+corrupt file, make dm rebuild it (a corrupt file is moved to `quarantine/` first); and the files the views read
+are checked against their commit records (`dm.lake.verify.check_files`). `dm sql` also refuses every
 statement that is not a single query (see `dm.analyze.views.readonly`); `dm query` runs only the fixed SQL of
 `dm.analyze.views.named`, with the user's values bound as prepared-statement parameters and ids range-checked.
 Output files must be outside the lake, in an existing directory.
+
+Start-up (budget 0.2 s, issue 11): given lake.root and lake.experiment the config is not composed
+(`dm.config.lake_only`); the experiment is a `dm.lake.info.LakeInfo` (no store, so no numpy or pyarrow); table
+and JSON output come from DuckDB (pyarrow only for csv and parquet); the database's signature is recomputed only
+when its file stamp changed (`_ensure_views`).
 """
 
 from __future__ import annotations
@@ -301,10 +307,11 @@ def query_cmd(cfg: DictConfig | LakeOnlyConfig, args: argparse.Namespace) -> int
 
 
 def sql_cmd(cfg: DictConfig | LakeOnlyConfig, args: argparse.Namespace) -> int:
-    """`dm sql "..."`: one read-only statement against the experiment's views."""
-    check_read_only(args.sql)
+    """`dm sql "..."`: one read-only statement against the experiment's views (checked with the experiment's
+    connection, after the lake's own checks: one DuckDB instance, not two)."""
     lake, con, due = _connect(cfg)
     try:
+        check_read_only(args.sql, con)
         _check_output(args.output, lake)
         result = _result(con, args.sql, None, args.format, 50)
     finally:
