@@ -116,8 +116,9 @@ def _ensure_views(lake: LakeInfo, trust_stamp: bool = True) -> bool:
 
 def _record(lake: LakeInfo) -> None:
     """`record_signature` under the experiment lock, unless the signature differs from the recorded one (changed
-    since it was checked: the next call finds that); skipped on a read-only lake (each call checks the slow way).
-    Called after a command succeeded, so that a bad input changes nothing in the lake."""
+    since it was checked: the next call finds that). Skipped when another dm process holds the lock (no waiting
+    in a query) or the lake is read-only; the next call then checks the slow way again. Called after a command
+    succeeded, so that a bad input changes nothing in the lake."""
     from dm.lake.lock import experiment_lock
 
     try:
@@ -125,7 +126,7 @@ def _record(lake: LakeInfo) -> None:
     except LakeError:
         expected = None
     try:
-        with experiment_lock(lake.layout.root):
+        with experiment_lock(lake.layout.root, timeout=0):
             record_signature(lake, expected)
     except (LakeError, OSError):
         pass
@@ -289,18 +290,18 @@ def query_cmd(cfg: DictConfig | LakeOnlyConfig, args: argparse.Namespace) -> int
     lake, con, due = _connect(cfg)
     try:
         if args.list:
-            print(_list(catalog(con)[0]))
-            return 0
-        if not args.name:
+            result = _list(catalog(con)[0])
+        elif not args.name:
             raise UsageError("name a query (see `dm query --list`)")
-        _check_output(args.output, lake)
-        query = _lookup(args.name, con)
-        params = query.bind(_raw_params(args))
-        _check_ranges(lake, params)
-        result = _result(con, query.sql, params, args.format, args.limit)
+        else:
+            _check_output(args.output, lake)
+            query = _lookup(args.name, con)
+            params = query.bind(_raw_params(args))
+            _check_ranges(lake, params)
+            result = _result(con, query.sql, params, args.format, args.limit)
     finally:
         con.close()
-    _write(result, args.format, args.output)
+    _write(result, args.format, None if args.list else args.output)
     if due:
         _record(lake)
     return 0

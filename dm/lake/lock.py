@@ -50,12 +50,14 @@ def _lock(path: Path) -> FileLock:
 
 @contextmanager
 def experiment_lock(root: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
-    """Hold the experiment's writer lock (re-entrant within a process); waits for another process's commit."""
+    """Hold the experiment's writer lock (re-entrant within a process); waits for another process's commit
+    (timeout=0: does not wait, and says nothing before the LakeError)."""
     lock = _lock(writable_root(root) / LOCK_FILE)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        print(f"waiting for another dm process to finish writing {root} ...", file=sys.stderr, flush=True)
+        if timeout > 0:
+            print(f"waiting for another dm process to finish writing {root} ...", file=sys.stderr, flush=True)
         try:
             lock.acquire(timeout=timeout)
         except Timeout as err:

@@ -124,3 +124,22 @@ def test_the_light_check_fails_as_the_store_does(experiment: Experiment, fault: 
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
     assert ("crashed commit" in errors[0]) == (fault == "crashed")
+
+
+def test_a_query_does_not_wait_for_the_lock_to_record(experiment: Experiment, capsys) -> None:
+    """Another dm process holds the experiment lock: the query answers at once, records nothing, says nothing;
+    the next free call records the stamp."""
+    hold = ("import sys; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+            "print('held', flush=True); sys.stdin.read()")
+    path = signature_path(LakeInfo.open(experiment.path))
+    before = path.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-c", hold, str(experiment.path / ".lock")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        code, out, err = _sql(experiment, capsys)
+        assert code == 0 and json.loads(out) == [{"n": 60}] and err == "", err
+        assert path.read_bytes() == before
+    finally:
+        proc.communicate("")
+    _armed(experiment, capsys)
