@@ -15,7 +15,6 @@ or moved lake stays self-contained): every dm connection sets DuckDB's `file_sea
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from dataclasses import dataclass, field
@@ -272,14 +271,30 @@ def signature_path(lake: Lake | LakeInfo) -> Path:
 
 def inputs_fingerprint(lake: Lake | LakeInfo) -> str:
     """Hash of the names of the files under the directories the views read: changes when a view may have
-    become buildable (e.g. eval/ outputs written), not when a file is merely rewritten. (`glob.glob` on relative
-    strings, hidden names included as pathlib's rglob does, a few times faster: `dm sql` may compute it per call.)"""
+    become buildable (e.g. eval/ outputs written), not when a file is merely rewritten."""
     import hashlib
 
-    root = lake.layout.root
-    names = sorted(d + rel for d in lake_directories()
-                   for rel in glob.glob("**/*.parquet", root_dir=root / d, recursive=True, include_hidden=True))
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+    return hashlib.sha256("\n".join(_parquet_names(lake.layout.root, lake_directories())).encode()).hexdigest()
+
+
+def _parquet_names(root: Path, dirs: list[str]) -> list[str]:
+    """Sorted paths (relative to `root`) of the *.parquet files anywhere under `dirs` (os.scandir: a third of
+    pathlib's rglob time; `dm sql` lists the lake this way on every call while some view is missing)."""
+    names: list[str] = []
+    stack = list(dirs)
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = os.scandir(os.path.join(root, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir():
+                    stack.append(f"{rel}{entry.name}/")
+                elif entry.name.endswith(".parquet"):
+                    names.append(rel + entry.name)
+    return sorted(names)
 
 
 def record_signature(lake: Lake | LakeInfo, expected: str | None = None) -> str:

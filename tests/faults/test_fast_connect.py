@@ -143,3 +143,18 @@ def test_a_query_does_not_wait_for_the_lock_to_record(experiment: Experiment, ca
     finally:
         proc.communicate("")
     _armed(experiment, capsys)
+
+
+def test_the_inputs_listing_is_pathlib_s(experiment: Experiment) -> None:
+    """`inputs_fingerprint` lists with os.scandir what pathlib's rglob lists (hidden and nested names too)."""
+    from dm.lake.views import _parquet_names, lake_directories
+
+    root = experiment.path
+    (root / "eval" / "deep" / ".hidden").mkdir(parents=True)
+    (root / "eval" / "deep" / ".hidden" / "x.parquet").write_bytes(b"")
+    (root / "eval" / "deep" / "y.parquet").write_bytes(b"")
+    (root / "eval" / "deep" / "not-parquet.txt").write_bytes(b"")
+    dirs = lake_directories()
+    want = sorted(str(p.relative_to(root)) for d in dirs for p in (root / d).rglob("*.parquet"))
+    assert "eval/deep/.hidden/x.parquet" in want and len(want) > 60
+    assert _parquet_names(root, dirs) == want
