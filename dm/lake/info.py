@@ -5,12 +5,13 @@ the shape and the owner hash of the experiment's commit records, importing neith
 cost `dm sql` about 0.1 s of its 0.2 s start-up budget, and the store imports both at module level.
 
 `Lake.open` holds the same meta checks; `tests/lake/test_info.py` pins that both agree (values, errors, and
-LAKE_FORMAT with `dm.lake.schema.LAKE_FORMAT`) until the store builds `Lake` on this class.
+LAKE_FORMAT with `dm.lake.schema.LAKE_FORMAT`) until the store builds `Lake` on this class: `LakeInfo` takes
+`Lake`'s constructor arguments, so `class Lake(LakeInfo)` can drop its own `__init__`, `open`, `experiment_id`,
+`d` and `split_size`, and `dm.lake.schema` can import LAKE_FORMAT from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,12 @@ from dm.lake.records import identity_hash
 LAKE_FORMAT = 2  # == dm.lake.schema.LAKE_FORMAT (that module imports pyarrow)
 
 
-@dataclass(frozen=True)
 class LakeInfo:
     """One experiment directory, read-only: its layout and its `meta.json` (identity, shape, lake_format)."""
 
-    layout: Layout
-    meta: dict[str, Any]
+    def __init__(self, root: Path, meta: dict[str, Any]):
+        self.layout = Layout(Path(root))
+        self.meta = meta
 
     @classmethod
     def open(cls, root: Path) -> LakeInfo:
@@ -43,7 +44,7 @@ class LakeInfo:
                             f"lake.root={Path(root).parent} lake.experiment={Path(root).name}` to adopt it")
         if meta.get("lake_format") != LAKE_FORMAT:
             raise LakeError(f"{root} has lake format {meta.get('lake_format')}, this dm writes {LAKE_FORMAT}")
-        return cls(layout, meta)
+        return cls(Path(root), meta)
 
     @property
     def experiment_id(self) -> str:
