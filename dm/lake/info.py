@@ -20,7 +20,7 @@ from dm.lake.errors import LakeError
 from dm.lake.layout import Layout
 from dm.lake.records import identity_hash
 
-LAKE_FORMAT = 2  # == dm.lake.schema.LAKE_FORMAT (that module imports pyarrow)
+LAKE_FORMAT = 3  # == dm.lake.schema.LAKE_FORMAT (that module imports pyarrow)
 
 
 class LakeInfo:
@@ -39,8 +39,8 @@ class LakeInfo:
         meta = read_json(layout.meta)
         if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
             raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
-        if meta.get("lake_format") == 1:
-            raise LakeError(f"{root} has lake format 1 (an older dm, no commit records); run `dm lake migrate "
+        if meta.get("lake_format") in (1, 2):
+            raise LakeError(f"{root} has lake format {meta['lake_format']} (an older dm); run `dm lake migrate "
                             f"lake.root={Path(root).parent} lake.experiment={Path(root).name}` to adopt it")
         if meta.get("lake_format") != LAKE_FORMAT:
             raise LakeError(f"{root} has lake format {meta.get('lake_format')}, this dm writes {LAKE_FORMAT}")

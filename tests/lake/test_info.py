@@ -31,9 +31,9 @@ def test_a_good_experiment_reads_the_same(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "meta",
-    [None, "not json {", [1, 2], {"identity": {}}, {**META, "lake_format": 1}, {**META, "lake_format": 99},
-     {k: v for k, v in META.items() if k != "lake_format"}],
-    ids=["missing", "torn", "a list", "no shape", "format 1", "format 99", "no format"],
+    [None, "not json {", [1, 2], {"identity": {}}, {**META, "lake_format": 1}, {**META, "lake_format": 2},
+     {**META, "lake_format": 99}, {k: v for k, v in META.items() if k != "lake_format"}],
+    ids=["missing", "torn", "a list", "no shape", "format 1", "format 2", "format 99", "no format"],
 )
 def test_a_bad_experiment_fails_the_same(tmp_path, meta) -> None:
     if meta is not None:
