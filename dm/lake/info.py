@@ -4,10 +4,8 @@
 the shape and the owner hash of the experiment's commit records, importing neither numpy nor pyarrow: those two
 cost `dm sql` about 0.1 s of its 0.2 s start-up budget, and the store imports both at module level.
 
-`Lake.open` holds the same meta checks; `tests/lake/test_info.py` pins that both agree (values, errors, and
-LAKE_FORMAT with `dm.lake.schema.LAKE_FORMAT`) until the store builds `Lake` on this class: `LakeInfo` takes
-`Lake`'s constructor arguments, so `class Lake(LakeInfo)` can drop its own `__init__`, `open`, `experiment_id`,
-`d` and `split_size`, and `dm.lake.schema` can import LAKE_FORMAT from here.
+The store's `Lake` is built on this class (its `open`, `experiment_id`, `d` and `split_size` are these), and
+`dm.lake.schema` takes LAKE_FORMAT from here; `tests/lake/test_info.py` pins that both open and refuse alike.
 """
 
 from __future__ import annotations
@@ -20,7 +18,8 @@ from dm.lake.errors import LakeError
 from dm.lake.layout import Layout
 from dm.lake.records import identity_hash
 
-LAKE_FORMAT = 3  # == dm.lake.schema.LAKE_FORMAT (that module imports pyarrow)
+LAKE_FORMAT = 3  # 2: commit records (_records/); 3: long-form margins, one file per (split, part). Bump when the
+# layout changes: older lakes are refused, and `dm lake migrate` (dm.lake.migrate) adopts them
 
 
 class LakeInfo:

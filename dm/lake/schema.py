@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-LAKE_FORMAT = 3  # 2: commit records (_records/); 3: long-form margins, one file per (split, part). Bump when the
-# layout changes: older lakes are refused, and `dm lake migrate` (dm.lake.migrate) adopts them
+from dm.lake.info import LAKE_FORMAT  # noqa: F401  (defined there, without pyarrow, for `dm sql`)
 
 EXAMPLES = pa.schema(
     [

@@ -25,13 +25,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dm.lake import schema
-from dm.lake.atomic import read_json, write_json_atomic
+from dm.lake.atomic import write_json_atomic
 from dm.lake.bits import pack_masks, packed_width
 from dm.lake.errors import LakeError
+from dm.lake.info import LakeInfo
 from dm.lake.layout import Layout
 from dm.lake.lock import experiment_lock
 from dm.lake.margins import read_block, write_split
-from dm.lake.records import Record, identity_hash, make_record, read_records, verified, write_record
+from dm.lake.records import Record, make_record, read_records, verified, write_record
 
 __all__ = ["Lake", "LakeError", "PartResult", "TargetBlock"]
 JOURNAL = "commit.json"  # in a staging directory: the final paths its commit is about to create
@@ -90,12 +91,8 @@ def _describe_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class Lake:
+class Lake(LakeInfo):
     """One experiment directory `lake/<experiment>/`. Use `create_or_open` to write, `open` to read."""
-
-    def __init__(self, root: Path, meta: dict[str, Any]):
-        self.layout = Layout(Path(root))
-        self.meta = meta
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -140,35 +137,6 @@ class Lake:
                 "created_by": code_version()}
         write_json_atomic(meta, layout.meta)
         return cls(root, meta)
-
-    @classmethod
-    def open(cls, root: Path) -> Lake:
-        """Open an existing experiment (read access); raises LakeError with a hint if it is missing."""
-        layout = Layout(Path(root))
-        if not layout.meta.exists():
-            raise LakeError(f"no experiment at {root} (no meta.json). Run `dm train` first.")
-        meta = read_json(layout.meta)
-        if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
-            raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
-        if meta.get("lake_format") in (1, 2):
-            raise LakeError(f"{root} has lake format {meta['lake_format']} (an older dm); run `dm lake migrate "
-                            f"lake.root={Path(root).parent} lake.experiment={Path(root).name}` to adopt it")
-        if meta.get("lake_format") != schema.LAKE_FORMAT:
-            raise LakeError(f"{root} has lake format {meta.get('lake_format')}, this dm writes {schema.LAKE_FORMAT}")
-        return cls(Path(root), meta)
-
-    @property
-    def experiment_id(self) -> str:
-        """Hash of the identity and shape: what every part record of this experiment carries as owner."""
-        return identity_hash(self.meta["identity"], self.meta["shape"])
-
-    # ---------------------------------------------------------------- shape
-    @property
-    def d(self) -> int:
-        return int(self.meta["shape"]["d"])
-
-    def split_size(self, split: str) -> int:
-        return self.d if split == "train" else int(self.meta["shape"]["n_test"])
 
     def target_blocks(self, splits: tuple[str, ...] = ("test", "train")) -> list[TargetBlock]:
         """All target blocks, test first then train, each of at most `target_block` targets."""
