@@ -53,7 +53,7 @@ class MaskDesign:
         kernels: Kernels,
         dtype: torch.dtype,
         device: torch.device,
-        batch_size: int = 4096,
+        batch_size: int = 2048,
     ) -> MaskDesign:
         """Move ``packed`` to ``device`` and compute column statistics in one pass of ``batch_size`` rows."""
         check_packed(packed, num_train)
@@ -62,7 +62,9 @@ class MaskDesign:
         colsum = torch.zeros(num_train, dtype=torch.float64, device=device)
         for start in range(0, m, batch_size):
             rows = torch.arange(start, min(start + batch_size, m), device=device)
-            colsum += kernels.unpack_rows(packed, rows, num_train, None, None, torch.float64).sum(0)
+            # 0/1 rows in float32, 2,048 at a time (their float32 column sums are exact), added up in float64:
+            # a quarter of the memory of the 4,096 float64 rows it took before (1.6 GB at d = 50,000)
+            colsum += kernels.unpack_rows(packed, rows, num_train, None, None, torch.float32).sum(0)
         mean = colsum / max(m, 1)
         std = (mean * (1.0 - mean)).clamp(min=0.0).sqrt()
         inv_std = torch.where(std > 0, 1.0 / torch.where(std > 0, std, 1.0), 0.0)
