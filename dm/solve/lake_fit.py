@@ -50,8 +50,8 @@ OUTPUTS = ("datamodels", *ROLLUPS, "fit_path", "datamodel_fits")  # written in t
 class FitSummary:
     root: Path
     fitted_blocks: int  # by this rank
-    skipped_blocks: int
-    targets: int
+    skipped_blocks: int  # of this task's blocks (a job-array task owns every num_shards-th block), done before
+    targets: int  # in this task's blocks
     failed: list[str]
     seconds: float
     not_converged: list[str] = field(default_factory=list)  # fitted targets without a certificate (this rank)
@@ -280,5 +280,5 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
                       fit_seconds=record.get("fit_seconds", 0.0) + seconds)
         write_fit_meta(lake.layout, record)
     return FitSummary(
-        root, len(mine), len(blocks) - len(pending), sum(b.length for b in blocks), failed, seconds, not_converged
+        root, len(mine), len(owned) - len(pending), sum(b.length for b in owned), failed, seconds, not_converged
     )

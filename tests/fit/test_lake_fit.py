@@ -184,7 +184,8 @@ def test_array_tasks_fit_their_own_blocks_and_together_equal_one_fit(fitted, tmp
     for index in (1, 0):
         task = compose(*LINREG, f"lake.root={tmp_path}", f"launch.shard_index={index}", "launch.num_shards=2")
         summary = run_fit(task, fabric)
-        assert summary.fitted_blocks == len(blocks[index::2])
+        assert summary.fitted_blocks == len(blocks[index::2]) and summary.skipped_blocks == 0
+        assert summary.targets == sum(b.length for b in blocks[index::2])
         done = [b for b in blocks if block_path(copy, "datamodel_fits", b).exists()]
         assert done == (blocks[1::2] if index == 1 else blocks)
         assert json.loads((copy / "fit.json").read_text())["status"] == ("running" if index == 1 else "done")
@@ -208,6 +209,10 @@ def test_two_array_tasks_fit_at_once_into_one_lake(fitted, tmp_path):
     one, two = fitted_weights(root), fitted_weights(copy)
     for split in one:  # float32: differently shaped work sets round differently (BLAS blocking), a few ulps
         np.testing.assert_allclose(two[split], one[split], atol=1e-5)
+    again = subprocess.run([dm, "fit", *LINREG, f"lake.root={tmp_path}", "launch.shard_index=1",
+                            "launch.num_shards=2"], capture_output=True, text=True, timeout=600)
+    owned = Lake.open(copy).target_blocks()[1::2]  # a requeued task: its own blocks done, nothing else counted
+    assert f"fit {sum(b.length for b in owned)} targets ({len(owned)} blocks already done)" in again.stdout, again
 
 
 def test_unconverged_targets_are_listed_and_written_with_their_certificate(fitted, compose, tmp_path):
