@@ -127,7 +127,7 @@ INJECT = "tests.faults.inject"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("k", [1, 2, 5, 9, 10])
+@pytest.mark.parametrize("k", [1, 2, 4, 5, 6])  # journal, masks, margins test/train, models, record
 def test_sigkill_mid_commit_then_resume(empty: Experiment, capsys, k: int) -> None:
     """A real SIGKILL of `dm train` at the k-th rename of its third part's commit, then a resume."""
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
