@@ -13,7 +13,7 @@ from dm.lake.store import Lake
 from dm.train.memory import GIB, check_fits, estimate
 
 PEAK = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     import numpy as np, psutil
     from dm.config.compose import load_config
@@ -30,7 +30,10 @@ PEAK = textwrap.dedent("""
     need = estimate(cfg, data, m).needs(m)
     base = psutil.Process().memory_info().rss
     train_models(cfg, data, seeds, masks)
-    print(json.dumps({"estimate": need, "measured": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base}))
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a big pytest process reported the
+    # parent's peak (the 2.3x seen inside the full suite)
+    peak = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")) * 1024
+    print(json.dumps({"estimate": need, "measured": peak - base}))
 """)
 
 
@@ -59,9 +62,6 @@ def test_a_normal_group_passes_and_a_smaller_budget_names_how_many_fit(small_lak
     assert est.per_model < GIB
 
 
-# slow (opt-in): passes alone and with tests/train, but after the whole suite the child's RSS grew 808 MB
-# against 459 MB alone (estimate 344 MB); what in the suite's environment inflates it is not yet found
-@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [["model.hidden=512"], ["model.hidden=32"]])
 def test_the_estimate_is_within_a_factor_two_of_a_measured_peak(tmp_path, overrides):
     """Peak RSS growth of a fresh process training one vmapped group of 256 digits MLPs, against the estimate."""
