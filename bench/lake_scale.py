@@ -73,11 +73,11 @@ def generate(root: Path, n: dict[str, int], block: int, part: int) -> None:
     """Write the experiment with dm's writers (see the module docstring)."""
     from dm.lake import schema
     from dm.lake.atomic import write_atomic
+    from dm.lake.fit_blocks import commit_block
     from dm.lake.fit_meta import write_fit_meta
     from dm.lake.rollups import write_block_rollups
     from dm.lake.store import Lake, PartResult
     from dm.lake.views import build_views
-    from dm.solve.lake_fit import commit_block
     from dm.train.subsets import model_seeds, subset_masks, subset_size
 
     d, n_test = n["d"], n["targets"]

@@ -30,14 +30,15 @@ import pyarrow.parquet as pq
 from dm.lake import schema
 from dm.lake.atomic import atomic_path, read_json, write_json_atomic
 from dm.lake.errors import LakeError
+from dm.lake.fit_blocks import OUTPUTS, block_key, block_path, commit_block
 from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout
 from dm.lake.lock import experiment_lock, fit_lock
 from dm.lake.margins import write_split
-from dm.lake.records import Record, check_file, identity_hash, make_record, record_path, write_record
+from dm.lake.records import Record, check_file, file_digest, identity_hash, make_record, record_path, write_record
 from dm.lake.rollups import ROLLUPS, rollups_from_stored
 from dm.lake.store import Lake, TargetBlock
-from dm.lake.verify import Problem, repair
+from dm.lake.verify import FIT_GLOBS, Problem, repair
 
 FIT_KEYS = ("solve", "train_model_ids", "val_model_ids", "test_model_ids")  # what a fit hash covers
 
@@ -191,8 +192,6 @@ def _migrate_parts(lake: Lake, bad: list[Problem], version: int) -> int:
 
 
 def _fit_files(lake: Lake, block: TargetBlock) -> list[Path]:
-    from dm.solve.lake_fit import OUTPUTS, block_path
-
     return [block_path(lake.layout.root, output, block) for output in OUTPUTS]
 
 
@@ -208,8 +207,6 @@ def _check_block(files: list[Path], block: TargetBlock) -> None:
 
 
 def _migrate_fit(lake: Lake, bad: list[Problem]) -> int:
-    from dm.lake.verify import FIT_GLOBS
-    from dm.solve.lake_fit import _block_key, commit_block
 
     root = lake.layout.root
     meta = read_fit_meta(lake.layout)
@@ -234,7 +231,7 @@ def _migrate_fit(lake: Lake, bad: list[Problem]) -> int:
             _check_block(stored, block)
         except LakeError as err:
             path, _, why = str(err).partition(": ")
-            bad.append(Problem(Path(path), why, _existing([*files, record_path(root, "fit", _block_key(block))])))
+            bad.append(Problem(Path(path), why, _existing([*files, record_path(root, "fit", block_key(block))])))
             continue
         rollups_from_stored(lake, block)  # format 1 had no per-block rollups (counterfactual_topk, support)
         commit_block(root, block, fit_hash)
@@ -247,7 +244,6 @@ def _migrate_betons(lake: Lake, bad: list[Problem]) -> None:
     """Record the checksum of each beton that reads back with the recorded number of rows (as `dm prepare`
     would after writing it); a beton that does not is quarantined and `dm train` writes it again."""
     from dm.data.ffcv_io import read_beton
-    from dm.lake.records import file_digest
 
     layout = lake.layout
     info_path = layout.data_dir / "info.json"

@@ -28,11 +28,12 @@ from dm.cluster.shard import Shard
 from dm.errors import ConfigError
 from dm.lake import schema
 from dm.lake.atomic import write_atomic
+from dm.lake.fit_blocks import OUTPUTS, block_key, block_path, commit_block, done_blocks
 from dm.lake.fit_meta import read_fit_meta, write_fit_meta
 from dm.lake.layout import Layout, experiment_root
 from dm.lake.lock import experiment_lock, fit_lock, other_fits_running
-from dm.lake.records import RECORDS_DIR, check_file, identity_hash, make_record, read_records, write_record
-from dm.lake.rollups import ROLLUPS, write_block_rollups
+from dm.lake.records import RECORDS_DIR, identity_hash
+from dm.lake.rollups import write_block_rollups
 from dm.lake.store import Lake, LakeError, TargetBlock
 from dm.lake.verify import check_parts
 from dm.lake.version import code_version
@@ -43,7 +44,6 @@ from dm.solve.results import DatamodelFit
 
 _ROLE_KEYS = ("test_fraction", "val_fraction", "split_seed")
 _RUN_KEYS = ("blocks_per_call", "overwrite")  # change how, not what, is computed
-OUTPUTS = ("datamodels", *ROLLUPS, "fit_path", "datamodel_fits")  # written in this order; datamodel_fits commits
 
 
 @dataclass
@@ -73,10 +73,6 @@ def solve_config(cfg: DictConfig, device: torch.device) -> SolveConfig:
         return SolveConfig(**raw, device=str(device))
     except TypeError as err:
         raise ConfigError(f"solve: {err}") from err
-
-
-def block_path(root: Path, output: str, block: TargetBlock) -> Path:
-    return Layout(root).fit_block(output, block.split, block.block)
 
 
 def fit_identity(cfg: DictConfig, roles: ModelRoles) -> dict[str, Any]:
@@ -116,18 +112,6 @@ def _open_fit(cfg: DictConfig, lake: Lake, roles: ModelRoles) -> str:
     write_fit_meta(lake.layout, {**identity, "fit_hash": fit_hash, "code_version": code_version(),
                                  "status": "running"})
     return fit_hash
-
-
-def done_blocks(root: Path, fit_hash: str) -> set[str]:
-    """Keys of the blocks committed for the fit `fit_hash`: their record matches and their files its sizes
-    (a truncated or foreign block is fitted again)."""
-    records, _ = read_records(root, "fit")
-    return {key for key, rec in records.items() if rec.owner == fit_hash
-            and not any(check_file(root, rel, exp, full=False) for rel, exp in rec.files.items())}
-
-
-def _block_key(block: TargetBlock) -> str:
-    return f"{block.split}-{block.block:04d}"
 
 
 def _targets(blocks: list[TargetBlock]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,13 +176,6 @@ def _write_block(root: Path, block: TargetBlock, fit: DatamodelFit, cols: np.nda
     commit_block(root, block, fit_hash)
 
 
-def commit_block(root: Path, block: TargetBlock, fit_hash: str) -> None:
-    """Write the commit record of a block whose three output files are in place (its commit marker)."""
-    files = [block_path(root, output, block) for output in OUTPUTS]
-    ids = [block.first, block.first + block.length - 1, block.length]
-    write_record(root, make_record(root, "fit", _block_key(block), fit_hash, ids, files))
-
-
 def read_fitting_data(lake: Lake, roles: ModelRoles, blocks: list[TargetBlock]) -> tuple[torch.Tensor, torch.Tensor]:
     """(packed masks uint8 [m, ceil(d/8)], margins float32 [m, n]) of the train + validation models, in id order."""
     ids, packed = lake.read_masks()
@@ -239,7 +216,7 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     blocks = lake.target_blocks()
     owned = Shard.from_cfg(cfg.launch).blocks(blocks)  # a job-array task fits only its own blocks
     done = done_blocks(root, fit_hash)
-    pending = [b for b in owned if _block_key(b) not in done]
+    pending = [b for b in owned if block_key(b) not in done]
     fabric.barrier()  # all ranks plan from the same committed set
     mine = pending[fabric.global_rank :: fabric.world_size]
     per_call = cfg.solve.blocks_per_call or max(1, len(mine))
@@ -275,7 +252,7 @@ def _run_fit(cfg: DictConfig, fabric: L.Fabric) -> FitSummary:
     seconds = time.perf_counter() - start
     if fabric.global_rank == 0:
         record = read_fit_meta(lake.layout) or {}
-        finished = {_block_key(b) for b in blocks} <= done_blocks(root, fit_hash)  # other shards may still run
+        finished = {block_key(b) for b in blocks} <= done_blocks(root, fit_hash)  # other shards may still run
         record.update(status="done" if finished else "running", code_version=code_version(),
                       fit_seconds=record.get("fit_seconds", 0.0) + seconds)
         write_fit_meta(lake.layout, record)

@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from dm.lake.fit_blocks import block_path
 from dm.lake.margins import read_block, write_split
 from dm.lake.store import Lake, LakeError
 from dm.lake.views import connect
-from dm.solve.lake_fit import block_path, read_fitting_data, run_fit, solve_config
+from dm.solve.lake_fit import read_fitting_data, run_fit, solve_config
 from dm.solve.model_roles import assign_roles
 from dm.solve.path import fit_datamodels
 from dm.train.runner import make_fabric, run_train

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dm.lake.fit_blocks import commit_block
 from dm.lake.rollups import backfill_rollups
 from dm.lake.store import Lake, PartResult
 from dm.lake.views import build_views
-from dm.solve.lake_fit import commit_block
 
 D, N_TEST, BLOCK, M, GROUPS = 60, 25, 16, 90, 3
 SPLITS = ("test", "train")
