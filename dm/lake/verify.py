@@ -72,17 +72,18 @@ def _record_problems(lake: Lake | LakeInfo, kind: str, owner: str | None, full: 
 
 
 def _id_problems(lake: Lake, record: Record) -> list[tuple[Path, str]]:
-    import numpy as np  # here, not at the top: `dm sql` runs this module's size checks without numpy or pyarrow
+    import pyarrow.compute as pc  # here, not at the top: `dm sql` runs this module's size checks without pyarrow
     import pyarrow.parquet as pq
 
     first, last, count = record.ids
     bad = []
     for rel in record.files:
-        ids = pq.read_table(lake.layout.root / rel, columns=["model_id"]).column("model_id").to_numpy()
-        distinct = np.unique(ids)
+        ids = pq.read_table(lake.layout.root / rel, columns=["model_id"]).column("model_id")
+        distinct = pc.unique(ids)  # hashing: 0.04 s for a paper-size margins file's 25M ids (np.unique sorts: 1.2 s)
+        low, high = pc.min_max(distinct).values() if len(distinct) else (None, None)
         split = Path(rel).parent.name.removeprefix("split=") if rel.startswith("margins/") else None
         rows = count * (lake.split_size(split) if split else 1)  # margins: one row per (model, example)
-        if len(ids) != rows or len(distinct) != count or distinct[0] != first or distinct[-1] != last:
+        if len(ids) != rows or len(distinct) != count or low is None or (low.as_py(), high.as_py()) != (first, last):
             bad.append((lake.layout.root / rel, f"model ids differ from the record ({first}..{last}, {count})"))
     return bad
 

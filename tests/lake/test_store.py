@@ -158,3 +158,21 @@ def test_verify_tells_crash_leftovers_from_foreign_files(tmp_path, monkeypatch):
     assert len([p for p in find_problems(lake) if "crashed" in p.why]) == 2
     lake.recover()
     assert [p.path for p in find_problems(lake)] == [foreign]
+
+
+def test_verify_reads_the_ids_of_every_file_against_the_record(tmp_path):
+    """A record whose files match their checksums but not its ids (a hand-edited or misplaced record): every
+    file of the part is reported, margins files included (one row per model and example there)."""
+    from dataclasses import replace
+
+    from dm.lake.records import write_record
+    from dm.lake.verify import find_problems
+
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    lake.write_part(part([3, 4, 5], np.random.default_rng(5)))
+    assert find_problems(lake) == []
+    key, record = next(iter(lake.part_records().items()))
+    write_record(lake.layout.root, replace(record, ids=[3, 6, 3]))  # same count, another last id
+    problems = find_problems(lake)
+    assert {p.path.relative_to(lake.layout.root).parts[0] for p in problems} == {"models", "masks", "margins"}
+    assert len(problems) == 4 and all("model ids differ from the record (3..6, 3)" in p.why for p in problems)
