@@ -135,8 +135,8 @@ def run_query(root: Path, name: str, runs: int) -> dict:
 
     sql = QUERIES[name][0]
     con = connect(Lake.open(root))  # dm's sandboxed read-only connection
-    ids = np.random.default_rng(1).choice(int(con.execute(
-        "SELECT count(*) FROM examples WHERE split = 'train'").fetchone()[0]), 1280, replace=False).tolist()
+    d = int(con.execute("SELECT count(*) FROM examples WHERE split = 'train'").fetchone()[0])
+    ids = np.random.default_rng(1).choice(d, min(1280, d), replace=False).tolist()
     params = {"target": 7, "model": 123, "ids": ids}
     params = {k: v for k, v in params.items() if f"${k}" in sql}
     times, rows = [], 0
