@@ -46,6 +46,7 @@ from dm.lake.views import (
     connect,
     database_stamp,
     inputs_fingerprint,
+    queries_fingerprint,
     query_files,
     rebuild_views,
     record_signature,
@@ -80,8 +81,9 @@ def _state(lake: LakeInfo) -> tuple[set[str], str] | None:
 def _ensure_views(lake: LakeInfo, trust_stamp: bool = True) -> bool:
     """Rebuild the views when dm.duckdb is missing or corrupt, was changed since dm built it (a read-write
     connection misused, e.g. `CREATE OR REPLACE VIEW models AS ...`: its signature differs from the one in
-    `_records/views.json`), or lacks one of queries/ while the files the views read have changed since the last
-    build (new inputs, e.g. eval/ outputs).
+    `_records/views.json`), was built from other view SQL (the hash of queries/ recorded with it differs: a
+    database an older dm built), or lacks one of queries/ while the files the views read have changed since the
+    last build (new inputs, e.g. eval/ outputs).
 
     The common case opens nothing: when the database's `database_stamp` (inode, size, mtime, ctime of the file
     and its WAL) is the one recorded with the signature, the file is the one whose signature and names were
@@ -92,6 +94,12 @@ def _ensure_views(lake: LakeInfo, trust_stamp: bool = True) -> bool:
         recorded = read_json(signature_path(lake))
     except LakeError:
         recorded = {}  # built by an older dm or by hand: trusted as it is on first use, then recorded
+    if recorded and recorded.get("queries") != queries_fingerprint():  # built from other SQL (another dm version)
+        try:
+            rebuild_views(lake)
+            return False
+        except DatabaseBusy:
+            pass  # held by another connection: query the views that are there
     stamp = database_stamp(lake)
     if trust_stamp and stamp is not None and recorded.get("database") == stamp and "names" in recorded:
         names = set(recorded["names"])

@@ -277,6 +277,17 @@ def inputs_fingerprint(lake: Lake | LakeInfo) -> str:
     return hashlib.sha256("\n".join(_parquet_names(lake.layout.root, lake_directories())).encode()).hexdigest()
 
 
+def queries_fingerprint(queries_dir: Path = QUERIES_DIR) -> str:
+    """Hash of the view definitions (every file of `queries/`, contract included): recorded with the views, so a
+    database built by another version of dm's SQL is rebuilt on its next use."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in queries_dir.rglob("*") if p.is_file() and p.suffix in (".sql", ".yml")):
+        digest.update(f"{path.relative_to(queries_dir)}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _parquet_names(root: Path, dirs: list[str]) -> list[str]:
     """Sorted paths (relative to `root`) of the *.parquet files anywhere under `dirs` (os.scandir: a third of
     pathlib's rglob time; `dm sql` lists the lake this way on every call while some view is missing)."""
@@ -311,7 +322,7 @@ def record_signature(lake: Lake | LakeInfo, expected: str | None = None) -> str:
         return sig
     stamp = before if database_stamp(lake) == before else None
     write_json_atomic({"signature": sig, "inputs": inputs_fingerprint(lake), "names": sorted(views | macros),
-                       "database": stamp}, signature_path(lake))
+                       "database": stamp, "queries": queries_fingerprint()}, signature_path(lake))
     return sig
 
 

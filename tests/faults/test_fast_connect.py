@@ -158,3 +158,24 @@ def test_the_inputs_listing_is_pathlib_s(experiment: Experiment) -> None:
     want = sorted(str(p.relative_to(root)) for d in dirs for p in (root / d).rglob("*.parquet"))
     assert "eval/deep/.hidden/x.parquet" in want and len(want) > 20
     assert _parquet_names(root, dirs) == want
+
+
+@pytest.mark.parametrize("upgraded", [True, False])
+def test_views_built_from_other_sql_are_rebuilt(experiment: Experiment, capsys, upgraded: bool) -> None:
+    """A database whose views an older dm built (and recorded) from other SQL: when the recorded hash of queries/
+    differs from this dm's, the views are rebuilt; when it is the same, the recorded build is trusted as it is
+    (the control: the check is what catches it)."""
+    from dm.lake.views import record_signature
+
+    _armed(experiment, capsys)
+    con = duckdb.connect(str(experiment.path / "dm.duckdb"), config={"file_search_path": str(experiment.path)})
+    con.execute("CREATE OR REPLACE VIEW models AS SELECT * FROM stg_models WHERE model_id < 10")  # "old" SQL
+    con.close()
+    lake = LakeInfo.open(experiment.path)
+    record_signature(lake)  # as the older dm recorded its own build
+    if upgraded:
+        path = signature_path(lake)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "queries": "sha of an older queries/"}))
+    code, out, err = _sql(experiment, capsys)
+    assert code == 0, err
+    assert json.loads(out) == ([{"n": 60}] if upgraded else [{"n": 10}])
