@@ -55,8 +55,9 @@ def write_split(path: Path, ids: np.ndarray, values: np.ndarray, blocks: Iterabl
 def read_block(path: Path, block: int, first: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """(model_ids int64 [M] ascending, float32 [M, length]) of target block `block` in one margins file.
 
-    Every row is placed by its own (model_id, example_id); a row group that is not exactly M x length rows of
-    the block's examples is a LakeError naming the file."""
+    Rows in `write_split`'s order are reshaped after their ids are checked against that order; rows in any
+    other order are placed one by one by their own (model_id, example_id). A row group that is not exactly
+    M x length rows of the block's examples, each (model, example) once, is a LakeError naming the file."""
     try:
         table = pq.ParquetFile(path).read_row_group(block)
     except (OSError, pa.ArrowException, IndexError) as err:
