@@ -22,6 +22,18 @@ LAKE_FORMAT = 3  # 2: commit records (_records/); 3: long-form margins, one file
 # layout changes: older lakes are refused, and `dm lake migrate` (dm.lake.migrate) adopts them
 
 
+def read_meta(root: Path, missing: str) -> tuple[Layout, dict[str, Any]]:
+    """(layout, meta.json) of the experiment at `root`, whatever its lake format; LakeError `<why>` + `missing`
+    (a hint) when there is no meta.json, or naming the file when it is not an experiment's metadata."""
+    layout = Layout(Path(root))
+    if not layout.meta.exists():
+        raise LakeError(f"no experiment at {root} (no meta.json){missing}")
+    meta = read_json(layout.meta)
+    if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
+        raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
+    return layout, meta
+
+
 class LakeInfo:
     """One experiment directory, read-only: its layout and its `meta.json` (identity, shape, lake_format)."""
 
@@ -32,12 +44,7 @@ class LakeInfo:
     @classmethod
     def open(cls, root: Path) -> LakeInfo:
         """Read and check `root/meta.json`; LakeError with a hint if it is missing, foreign or of another format."""
-        layout = Layout(Path(root))
-        if not layout.meta.exists():
-            raise LakeError(f"no experiment at {root} (no meta.json). Run `dm train` first.")
-        meta = read_json(layout.meta)
-        if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
-            raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
+        _, meta = read_meta(root, ". Run `dm train` first.")
         if meta.get("lake_format") in (1, 2):
             raise LakeError(f"{root} has lake format {meta['lake_format']} (an older dm); run `dm lake migrate "
                             f"lake.root={Path(root).parent} lake.experiment={Path(root).name}` to adopt it")

@@ -32,6 +32,7 @@ from dm.lake.atomic import atomic_path, read_json, write_json_atomic
 from dm.lake.errors import LakeError
 from dm.lake.fit_blocks import OUTPUTS, block_key, block_path, commit_block
 from dm.lake.fit_meta import read_fit_meta, write_fit_meta
+from dm.lake.info import read_meta
 from dm.lake.layout import Layout
 from dm.lake.lock import experiment_lock, fit_lock
 from dm.lake.margins import write_split
@@ -284,12 +285,7 @@ def _migrate_views(lake: Lake, result: Migration) -> None:
 
 def migrate(root: Path) -> Migration:
     """Bring the experiment at `root` to the current lake format (see the module docstring)."""
-    layout = Layout(Path(root))
-    if not layout.meta.exists():
-        raise LakeError(f"no experiment at {root} (no meta.json); nothing to migrate")
-    meta = read_json(layout.meta)
-    if not isinstance(meta, dict) or "identity" not in meta or "shape" not in meta:
-        raise LakeError(f"{layout.meta} is not an experiment's metadata (no identity/shape)")
+    layout, meta = read_meta(root, "; nothing to migrate")
     version = meta.get("lake_format")
     if version == schema.LAKE_FORMAT:
         return Migration(layout.root, None)
