@@ -70,24 +70,29 @@ def test_reopen_with_another_identity_is_refused_and_changes_nothing(tmp_path):
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
-def test_a_crash_between_renames_leaves_no_model_half_in(tmp_path, monkeypatch):
-    rng = np.random.default_rng(3)
-    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
-    lake.write_part(part([0, 1], rng))
+def _crash_commit_at_rename(lake: Lake, result: PartResult, k: int, monkeypatch) -> None:
+    """Commit `result`, raising KeyboardInterrupt (a crash) at the k-th os.replace of the commit."""
     import os
 
     real_replace, calls = os.replace, []
 
-    def crash_on_third(src, dst):
+    def crash_at_k(src, dst):
         calls.append(dst)
-        if len(calls) == 3:
+        if len(calls) == k:
             raise KeyboardInterrupt("simulated crash")
         real_replace(src, dst)
 
-    monkeypatch.setattr("dm.lake.store.os.replace", crash_on_third)
-    with pytest.raises(KeyboardInterrupt):
-        lake.write_part(part([2, 3], rng))
-    monkeypatch.setattr("dm.lake.store.os.replace", real_replace)
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", crash_at_k)
+        with pytest.raises(KeyboardInterrupt):
+            lake.write_part(result)
+
+
+def test_a_crash_between_renames_leaves_no_model_half_in(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
+    lake.write_part(part([0, 1], rng))
+    _crash_commit_at_rename(lake, part([2, 3], rng), 3, monkeypatch)
     assert lake.committed_ids().tolist() == [0, 1]  # the models file is renamed last
     assert lake.read_masks()[0].tolist() == [0, 1]
     reopened = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)  # recovery removes the orphans
@@ -131,25 +136,12 @@ def test_experiment_names_stay_inside_the_lake_root(tmp_path, name):
 
 
 def test_verify_tells_crash_leftovers_from_foreign_files(tmp_path, monkeypatch):
-    import os
-
     from dm.lake.verify import find_problems
 
     rng = np.random.default_rng(5)
     lake = Lake.create_or_open(tmp_path / "e", IDENTITY, SHAPE)
     lake.write_part(part([0, 1], rng))
-    real_replace, calls = os.replace, []
-
-    def crash_on_fourth(src, dst):
-        calls.append(dst)
-        if len(calls) == 4:  # journal, masks, one margins file are in place
-            raise KeyboardInterrupt("simulated crash")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", crash_on_fourth)
-    with pytest.raises(KeyboardInterrupt):
-        lake.write_part(part([2, 3], rng))
-    monkeypatch.setattr(os, "replace", real_replace)
+    _crash_commit_at_rename(lake, part([2, 3], rng), 4, monkeypatch)  # journal, masks, one margins file in place
     foreign = lake.layout.masks("000000007-000000008")
     foreign.write_bytes(lake.layout.masks(lake.committed_parts()[0]).read_bytes())
     whys = {p.path.name + " " + p.why.split(" (")[0].split(";")[0] for p in find_problems(lake)}
